@@ -1,0 +1,379 @@
+/* choir.c - the operator's console: argument parsing and wiring only.
+ *
+ * Each subcommand parses its own options, loads the layered configuration
+ * (flags win), calls into core/net/ui, and maps the error class to an exit
+ * code (core/exitcode.h).  Nothing below main prints errors or exits. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "core/plan.h"
+#include "core/site.h"
+#include "net/puppet_http.h"
+#include "ui/plan_render.h"
+#include "ui/term.h"
+
+struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+};
+
+static int cmd_plan(int argc, char **argv);
+static int cmd_config(int argc, char **argv);
+static int cmd_help(int argc, char **argv);
+static int cmd_version(int argc, char **argv);
+
+static const struct command commands[] = {
+    {"plan", cmd_plan, "show the node groups and run order of a Puppet site"},
+    {"config", cmd_config, "show the effective configuration and where each value comes from"},
+    {"help", cmd_help, "show this help, or a command's help"},
+    {"version", cmd_version, "print the version"},
+};
+
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const char plan_usage[] =
+    "usage: choir plan [--site FILE | --environment ENV] [--instance APP] [--batch N] [--json]\n"
+    "                  [--server HOST[:PORT]] [--ssldir DIR] [--certname NAME]\n"
+    "                  [--config FILE] [--color WHEN]\n"
+    "\n"
+    "Shows the node groups of a Puppet site in run order: every node of a group\n"
+    "runs only after all the nodes it consumes capabilities from have run.\n"
+    "\n"
+    "  --site FILE          read the /puppet/v3/environment JSON from FILE ('-' = stdin)\n"
+    "  --environment ENV    fetch it from PuppetServer (default: puppet.environment,\n"
+    "                       production) over mutual TLS with the Puppet ssldir\n"
+    "  --instance APP       plan one application instance only, e.g. 'Lamp[app1]'\n"
+    "  --batch N            run at most N nodes of a group at a time\n"
+    "  --json               print one JSON object (schema: docs/protocol.md)\n"
+    "  --server HOST[:PORT] PuppetServer (puppet.server; default: SRV record\n"
+    "                       _x-puppet._tcp.DOMAIN, then puppet:8140)\n"
+    "  --ssldir DIR         Puppet ssldir (puppet.ssldir)\n"
+    "  --certname NAME      our certificate name (puppet.certname)\n"
+    "  --config FILE        read FILE after the system and user configuration\n"
+    "  --color WHEN         auto, always or never (color)\n";
+
+static void print_exit_codes(FILE *out)
+{
+    fputs("Exit codes:\n", out);
+    for (const struct exitcode_info *e = exitcode_table; e->name; e++)
+        fprintf(out, "  %-3d %s\n", e->code, e->meaning);
+}
+
+static void print_usage(FILE *out)
+{
+    fputs("usage: choir COMMAND [OPTIONS]\n\nchoir runs Puppet site plans group by group. Commands:\n", out);
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+    fputs("\n'choir COMMAND --help' shows a command's options; docs/ and choir(1) have the rest.\n"
+          "Configuration: /etc/choir/choir.conf, ~/.config/choir/choir.conf, --config FILE,\n"
+          "CHOIR_* environment variables; flags win (docs/configuration.md).\n\n",
+          out);
+    print_exit_codes(out);
+}
+
+static int fail(const struct choir_error *err)
+{
+    fprintf(stderr, "%s\n", err->msg);
+    return err->code ? (int)err->code : CHOIR_EXIT_INTERNAL;
+}
+
+__attribute__((format(printf, 2, 3)))
+static int usage_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "choir %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n(see 'choir %s --help')\n", cmd);
+    return CHOIR_EXIT_INPUT;
+}
+
+/* Options every command shares, applied to the configuration as flags. */
+struct flag {
+    const char *key;           /* config key, or NULL */
+    const char *option;        /* "--server" */
+    const char *value;
+};
+
+struct cmdline {
+    const char *config_file;
+    struct flag flags[8];
+    int nflags;
+};
+
+static void cmdline_flag(struct cmdline *cl, const char *key, const char *option, const char *value)
+{
+    if (cl->nflags < (int)(sizeof(cl->flags) / sizeof(cl->flags[0])))
+        cl->flags[cl->nflags++] = (struct flag){key, option, value};
+}
+
+static struct config *load_config(const struct cmdline *cl, struct choir_error *err)
+{
+    struct config *cfg = config_new(CONFIG_CHOIR);
+
+    if (config_load_standard(cfg, cl->config_file, err) < 0)
+        goto fail;
+    for (int i = 0; i < cl->nflags; i++)
+        if (config_set(cfg, cl->flags[i].key, cl->flags[i].value, CONFIG_SRC_FLAG,
+                       cl->flags[i].option, err) < 0)
+            goto fail;
+    return cfg;
+fail:
+    config_free(cfg);
+    return NULL;
+}
+
+static int parse_count(const char *s, unsigned long max, uint32_t *out)
+{
+    char *end;
+    unsigned long v;
+
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno || *end || v < 1 || v > max)
+        return -1;
+    *out = (uint32_t)v;
+    return 0;
+}
+
+enum { OPT_SITE = 256, OPT_ENV, OPT_INSTANCE, OPT_BATCH, OPT_JSON, OPT_SERVER, OPT_SSLDIR,
+       OPT_CERTNAME, OPT_CONFIG, OPT_COLOR, OPT_HELP };
+
+static const struct option plan_options_long[] = {
+    {"site", required_argument, NULL, OPT_SITE},
+    {"environment", required_argument, NULL, OPT_ENV},
+    {"instance", required_argument, NULL, OPT_INSTANCE},
+    {"batch", required_argument, NULL, OPT_BATCH},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"server", required_argument, NULL, OPT_SERVER},
+    {"ssldir", required_argument, NULL, OPT_SSLDIR},
+    {"certname", required_argument, NULL, OPT_CERTNAME},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"color", required_argument, NULL, OPT_COLOR},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+struct plan_args {
+    struct cmdline cl;
+    const char *site_file;
+    int from_server;
+    int json;
+    struct plan_options opts;
+};
+
+/* Returns -1 to continue, or an exit code. */
+static int plan_parse_args(int argc, char **argv, struct plan_args *a)
+{
+    int c;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":", plan_options_long, NULL)) != -1) {
+        switch (c) {
+        case OPT_SITE: a->site_file = optarg; break;
+        case OPT_ENV: a->from_server = 1; cmdline_flag(&a->cl, "puppet.environment", "--environment", optarg); break;
+        case OPT_INSTANCE: a->opts.instance = optarg; break;
+        case OPT_BATCH:
+            if (parse_count(optarg, 1000000, &a->opts.batch) < 0)
+                return usage_error("plan", "--batch: \"%s\" is not a number from 1 to 1000000", optarg);
+            break;
+        case OPT_JSON: a->json = 1; break;
+        case OPT_SERVER: cmdline_flag(&a->cl, "puppet.server", "--server", optarg); break;
+        case OPT_SSLDIR: cmdline_flag(&a->cl, "puppet.ssldir", "--ssldir", optarg); break;
+        case OPT_CERTNAME: cmdline_flag(&a->cl, "puppet.certname", "--certname", optarg); break;
+        case OPT_CONFIG: a->cl.config_file = optarg; break;
+        case OPT_COLOR: cmdline_flag(&a->cl, "color", "--color", optarg); break;
+        case OPT_HELP: fputs(plan_usage, stdout); return CHOIR_EXIT_OK;
+        case ':': return usage_error("plan", "%s needs a value", argv[optind - 1]);
+        default: return usage_error("plan", "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return usage_error("plan", "unexpected argument \"%s\"", argv[optind]);
+    if (a->site_file && a->from_server)
+        return usage_error("plan", "%s", "--site and --environment exclude each other");
+    return -1;
+}
+
+static int plan_fetch(const struct config *cfg, struct site **site, struct choir_error *err)
+{
+    struct puppet_http_opts o = {
+        .server = config_get(cfg, "puppet.server"),
+        .srv_domain = config_get(cfg, "puppet.srv_domain"),
+        .ssldir = config_get(cfg, "puppet.ssldir"),
+        .certname = config_get(cfg, "puppet.certname"),
+        .connect_timeout = config_get_int(cfg, "http.connect_timeout"),
+        .timeout = config_get_int(cfg, "http.timeout"),
+        .max_bytes = (size_t)config_get_int(cfg, "site.max_bytes"),
+    };
+    char url[1024], *body;
+    size_t len;
+    int rc;
+
+    if (puppet_fetch_environment(&o, config_get(cfg, "puppet.environment"), &body, &len, url,
+                                 sizeof(url), err) < 0)
+        return -1;
+    rc = site_parse(site, body, len, url, err);
+    free(body);
+    return rc;
+}
+
+static int plan_load(const struct plan_args *a, const struct config *cfg, struct site **site,
+                     struct choir_error *err)
+{
+    size_t max = (size_t)config_get_int(cfg, "site.max_bytes");
+
+    if (!a->site_file)
+        return plan_fetch(cfg, site, err);
+    if (strcmp(a->site_file, "-") == 0)
+        return site_load_file(site, "/dev/stdin", max, err);
+    return site_load_file(site, a->site_file, max, err);
+}
+
+static int cmd_plan(int argc, char **argv)
+{
+    struct plan_args a = {0};
+    struct choir_error err = {0};
+    struct config *cfg;
+    struct site *site = NULL;
+    struct plan *plan = NULL;
+    struct term_style st;
+    int rc = plan_parse_args(argc, argv, &a);
+
+    if (rc >= 0)
+        return rc;
+    if (!(cfg = load_config(&a.cl, &err)))
+        return fail(&err);
+    if (plan_load(&a, cfg, &site, &err) < 0 || plan_compute(&plan, site, &a.opts, &err) < 0) {
+        rc = fail(&err);
+    } else {
+        term_style_init(&st, STDOUT_FILENO, config_get(cfg, "color"));
+        rc = a.json ? plan_render_json(stdout, plan) : plan_render_text(stdout, plan, &st);
+        if (rc < 0) {
+            fprintf(stderr, "choir plan: writing the plan: %s\n", strerror(errno));
+            rc = CHOIR_EXIT_INTERNAL;
+        }
+    }
+    plan_free(plan);
+    site_free(site);
+    config_free(cfg);
+    return rc;
+}
+
+static const char config_usage[] =
+    "usage: choir config [--config FILE] [--keys]\n"
+    "\n"
+    "Prints every configuration key with its effective value and where that\n"
+    "value comes from (default, a file and line, an environment variable).\n"
+    "  --keys     list the keys with their type and meaning instead\n";
+
+static const char *config_type_name(enum config_type t)
+{
+    static const char *const names[] = {"string", "integer", "boolean", "choice", "path", "host[:port]"};
+
+    return names[t];
+}
+
+static int cmd_config(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"keys", no_argument, NULL, 'k'},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    struct cmdline cl = {0};
+    struct choir_error err = {0};
+    struct config *cfg;
+    int c, keys = 0;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        if (c == OPT_CONFIG)
+            cl.config_file = optarg;
+        else if (c == 'k')
+            keys = 1;
+        else if (c == OPT_HELP)
+            return fputs(config_usage, stdout), CHOIR_EXIT_OK;
+        else
+            return usage_error("config", "unknown option %s", argv[optind - 1]);
+    }
+    if (keys) {
+        for (size_t i = 0; i < config_key_count(); i++) {
+            const struct config_key *k = config_key_at(i);
+
+            printf("%-22s %-11s %s\n", k->name, config_type_name(k->type), k->help);
+        }
+        return CHOIR_EXIT_OK;
+    }
+    if (!(cfg = load_config(&cl, &err)))
+        return fail(&err);
+    for (size_t i = 0; i < config_key_count(); i++) {
+        const char *name = config_key_at(i)->name, *v = config_get(cfg, name);
+
+        printf("%s = %s\t# %s\n", name, v ? v : "(unset)", config_origin(cfg, name));
+    }
+    config_free(cfg);
+    return CHOIR_EXIT_OK;
+}
+
+static int cmd_version(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    printf("choir %s\n", CHOIR_VERSION);
+    return CHOIR_EXIT_OK;
+}
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static int cmd_help(int argc, char **argv)
+{
+    const struct command *cmd = argc > 1 ? find_command(argv[1]) : NULL;
+    char *help[] = {argc > 1 ? argv[1] : NULL, "--help", NULL};
+
+    if (cmd && cmd->run != cmd_help && cmd->run != cmd_version)
+        return cmd->run(2, help);
+    print_usage(stdout);
+    return CHOIR_EXIT_OK;
+}
+
+int main(int argc, char **argv)
+{
+    const struct command *cmd;
+
+    if (argc < 2) {
+        print_usage(stderr);
+        return CHOIR_EXIT_INPUT;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+        return cmd_help(1, argv);
+    if (strcmp(argv[1], "--version") == 0)
+        return cmd_version(1, argv);
+    cmd = find_command(argv[1]);
+    if (!cmd) {
+        fprintf(stderr, "choir: unknown command \"%s\" (see 'choir --help')\n", argv[1]);
+        return CHOIR_EXIT_INPUT;
+    }
+    return cmd->run(argc - 1, argv + 1);
+}
