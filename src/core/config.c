@@ -10,7 +10,11 @@
  * error changes nothing.  Errors are one line, "ORIGIN[:LINE]: reason",
  * class CHOIR_EXIT_INPUT.  A '#' inside a value is part of the value: only
  * whole lines can be comments. */
-#include "config.h"
+#include "core/config.h"
+
+#include "core/file.h"
+#include "core/kvfile.h"
+#include "core/names.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -113,31 +117,12 @@ struct pending {
 
 struct parser {
     const char *origin;
-    unsigned line;
-    struct choir_error *err;
     struct pending pend[KEY_COUNT];
 };
 
 /* ---- small helpers ---------------------------------------------------- */
 
-static void fail(struct choir_error *err, const char *origin, unsigned line, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 static char *bad(char *why, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-/* Fills err with "ORIGIN:LINE: reason" (or "ORIGIN: reason" when line is 0). */
-static void fail(struct choir_error *err, const char *origin, unsigned line, const char *fmt, ...)
-{
-    char why[WHY_MAX];
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(why, sizeof(why), fmt, ap);
-    va_end(ap);
-    if (line)
-        error_set(err, CHOIR_EXIT_INPUT, "%s:%u: %s", origin, line, why);
-    else
-        error_set(err, CHOIR_EXIT_INPUT, "%s: %s", origin, why);
-}
 
 /* Writes a reason into why and returns NULL, for the value checkers. */
 static char *bad(char *why, size_t n, const char *fmt, ...)
@@ -155,37 +140,6 @@ static void out_of_memory(struct choir_error *err)
     error_set(err, CHOIR_EXIT_INTERNAL, "configuration: out of memory");
 }
 
-static int utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + len;
-
-    while (p < end) {
-        unsigned c = *p++, cp, min;
-        size_t more;
-
-        if (c < 0x80)
-            continue;
-        if (c >= 0xC2 && c <= 0xDF)
-            more = 1, cp = c & 0x1F, min = 0x80;
-        else if (c >= 0xE0 && c <= 0xEF)
-            more = 2, cp = c & 0x0F, min = 0x800;
-        else if (c >= 0xF0 && c <= 0xF4)
-            more = 3, cp = c & 0x07, min = 0x10000;
-        else
-            return 0;
-        if ((size_t)(end - p) < more)
-            return 0;
-        for (; more; more--, p++) {
-            if ((*p & 0xC0) != 0x80)
-                return 0;
-            cp = cp << 6 | (*p & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-    }
-    return 1;
-}
-
 static int has_control(const char *s)
 {
     for (; *s; s++)
@@ -199,7 +153,7 @@ static int has_control(const char *s)
  * hold SHOW_BUF bytes. */
 static const char *show(const char *s, char *buf)
 {
-    int utf8 = utf8_valid(s, strlen(s));
+    int utf8 = kvfile_utf8_valid(s, strlen(s));
     size_t o = 0, i;
 
     buf[o++] = '"';
@@ -347,12 +301,12 @@ static int unknown_key(struct choir_error *err, const char *origin, unsigned lin
 
     show(name, shown);
     if (hint)
-        fail(err, origin, line, "%s key %s (did you mean \"%s\"?)", valid ? "unknown" : "invalid",
+        kvfile_fail(err, origin, line, "%s key %s (did you mean \"%s\"?)", valid ? "unknown" : "invalid",
              shown, hint);
     else if (valid)
-        fail(err, origin, line, "unknown key %s", shown);
+        kvfile_fail(err, origin, line, "unknown key %s", shown);
     else
-        fail(err, origin, line, "invalid key %s (keys use only a-z, 0-9, '_' and '.')", shown);
+        kvfile_fail(err, origin, line, "invalid key %s (keys use only a-z, 0-9, '_' and '.')", shown);
     return -1;
 }
 
@@ -538,7 +492,7 @@ static char *check_value(const struct config_def *d, const char *v, char *why, s
 
     if (!*v)
         return bad(why, n, "value is empty");
-    if (!utf8_valid(v, strlen(v)))
+    if (!kvfile_utf8_valid(v, strlen(v)))
         return bad(why, n, "value is not valid UTF-8");
     out = check_type(&d->key, v, why, n);
     if (out && d->check && d->check(out, why, n) < 0) {
@@ -558,21 +512,13 @@ static int check_domain(const char *v, char *why, size_t n)
     return -1;
 }
 
-static int certname_ok(const char *v)
-{
-    size_t len = strlen(v);
-
-    return len >= 1 && len <= NAME_MAX_LEN && v[0] != '.' &&
-           strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789._-") == len;
-}
-
 static int check_certname(const char *v, char *why, size_t n)
 {
     char shown[SHOW_BUF];
 
-    if (certname_ok(v))
+    if (names_certname_ok(v, strlen(v)))
         return 0;
-    bad(why, n, "%s is not a valid certname (a-z, 0-9, '.', '_' and '-', not starting with '.', "
+    bad(why, n, "%s is not a valid certname (a-z, 0-9, '.', '_' and '-', not starting with '.' or '-', "
         "at most %d bytes)", show(v, shown), NAME_MAX_LEN);
     return -1;
 }
@@ -582,7 +528,7 @@ static int check_environment(const char *v, char *why, size_t n)
     char shown[SHOW_BUF];
     size_t len = strlen(v);
 
-    if (len <= NAME_MAX_LEN && strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_") == len)
+    if (names_environment_ok(v, len))
         return 0;
     bad(why, n, "%s is not a valid Puppet environment name (a-z, 0-9 and '_', at most %d bytes)",
         show(v, shown), NAME_MAX_LEN);
@@ -632,7 +578,7 @@ static char *host_certname(void)
         out = strdup(res->ai_canonname);
         if (out)
             lower(out);
-        if (out && !certname_ok(out)) {
+        if (out && !names_certname_ok(out, strlen(out))) {
             free(out);
             out = NULL;
         }
@@ -648,7 +594,7 @@ static char *default_certname(enum config_program prog)
 
     if (name)
         lower(name);
-    if (name && !certname_ok(name)) {
+    if (name && !names_certname_ok(name, strlen(name))) {
         free(name);
         name = NULL;
     }
@@ -783,12 +729,12 @@ int config_set(struct config *cfg, const char *key, const char *value, enum conf
     if (i < 0)
         return unknown_key(err, origin, 0, key);
     if (!value) {
-        fail(err, origin, 0, "%s: no value given", key);
+        kvfile_fail(err, origin, 0, "%s: no value given", key);
         return -1;
     }
     text = check_value(&config_table[i], value, why, sizeof(why));
     if (!text) {
-        fail(err, origin, 0, "%s: %s", key, why);
+        kvfile_fail(err, origin, 0, "%s: %s", key, why);
         return -1;
     }
     org = strdup(origin);
@@ -803,173 +749,50 @@ int config_set(struct config *cfg, const char *key, const char *value, enum conf
 
 /* ---- files ------------------------------------------------------------- */
 
-static char *skip_blank(char *s)
+static int parse_pair(void *ctx, const char *key, const char *value, unsigned line,
+                      struct choir_error *err)
 {
-    while (*s == ' ' || *s == '\t' || *s == '\r')
-        s++;
-    return s;
-}
-
-static void trim_right(char *s)
-{
-    size_t len = strlen(s);
-
-    while (len > 0 && (s[len - 1] == ' ' || s[len - 1] == '\t' || s[len - 1] == '\r'))
-        s[--len] = '\0';
-}
-
-static int parse_fail(struct parser *ps, const char *reason)
-{
-    fail(ps->err, ps->origin, ps->line, "%s", reason);
-    return -1;
-}
-
-/* Decodes the quoted value starting at s (s[0] == '"') in place. */
-static int unquote(struct parser *ps, char *s)
-{
-    char *in = s + 1, *out = s;
-
-    for (; *in && *in != '"'; in++) {
-        if (*in == '\\') {
-            in++;
-            if (*in != '"' && *in != '\\')
-                return parse_fail(ps, *in ? "invalid escape in quoted value (only \\\" and \\\\)"
-                                          : "missing closing quote");
-        }
-        *out++ = *in;
-    }
-    if (*in != '"')
-        return parse_fail(ps, "missing closing quote");
-    if (*skip_blank(in + 1))
-        return parse_fail(ps, "text after the closing quote (comments must be on their own line)");
-    *out = '\0';
-    return 0;
-}
-
-static int parse_pair(struct parser *ps, const char *key, const char *value)
-{
+    struct parser *ps = ctx;
     char why[WHY_MAX], *text, *origin;
     int i = key_index(key);
 
     if (i < 0)
-        return unknown_key(ps->err, ps->origin, ps->line, key);
+        return unknown_key(err, ps->origin, line, key);
     if (ps->pend[i].text) {
-        fail(ps->err, ps->origin, ps->line, "%s: duplicate key, first set at line %u", key,
+        kvfile_fail(err, ps->origin, line, "%s: duplicate key, first set at line %u", key,
              ps->pend[i].line);
         return -1;
     }
     text = check_value(&config_table[i], value, why, sizeof(why));
     if (!text) {
-        fail(ps->err, ps->origin, ps->line, "%s: %s", key, why);
+        kvfile_fail(err, ps->origin, line, "%s: %s", key, why);
         return -1;
     }
-    if (asprintf(&origin, "%s:%u", ps->origin, ps->line) < 0) {
+    if (asprintf(&origin, "%s:%u", ps->origin, line) < 0) {
         free(text);
-        out_of_memory(ps->err);
+        out_of_memory(err);
         return -1;
     }
-    ps->pend[i] = (struct pending){text, origin, ps->line};
+    ps->pend[i] = (struct pending){text, origin, line};
     return 0;
-}
-
-static int parse_line(struct parser *ps, char *s)
-{
-    char *eq, *value;
-
-    s = skip_blank(s);
-    if (!*s || *s == '#')
-        return 0;
-    eq = strchr(s, '=');
-    if (!eq || eq == s)
-        return parse_fail(ps, "expected \"key = value\"");
-    *eq = '\0';
-    trim_right(s);
-    value = skip_blank(eq + 1);
-    if (*value == '"') {
-        if (unquote(ps, value) < 0)
-            return -1;
-    } else {
-        trim_right(value);
-    }
-    return parse_pair(ps, s, value);
-}
-
-static int feed_line(struct parser *ps, const char *p, size_t len)
-{
-    char line[CONFIG_MAX_LINE + 1];
-
-    if (len > CONFIG_MAX_LINE) {
-        fail(ps->err, ps->origin, ps->line, "line is longer than %d bytes", CONFIG_MAX_LINE);
-        return -1;
-    }
-    if (memchr(p, '\0', len))
-        return parse_fail(ps, "contains a NUL byte");
-    if (!utf8_valid(p, len))
-        return parse_fail(ps, "invalid UTF-8");
-    memcpy(line, p, len);
-    line[len] = '\0';
-    return parse_line(ps, line);
 }
 
 int config_load_buffer(struct config *cfg, const char *buf, size_t len, const char *origin,
                        enum config_source src, struct choir_error *err)
 {
     struct parser ps;
-    size_t pos = 0;
 
     memset(&ps, 0, sizeof(ps));
     ps.origin = origin ? origin : source_name(src);
-    ps.err = err;
     if (len > CONFIG_MAX_FILE_BYTES) {
-        fail(err, ps.origin, 0, "file is larger than %d bytes", CONFIG_MAX_FILE_BYTES);
+        kvfile_fail(err, ps.origin, 0, "file is larger than %d bytes", CONFIG_MAX_FILE_BYTES);
         return -1;
     }
-    if (len >= 3 && memcmp(buf, "\xEF\xBB\xBF", 3) == 0)
-        pos = 3;
-    while (pos < len) {
-        const char *nl = memchr(buf + pos, '\n', len - pos);
-        size_t n = nl ? (size_t)(nl - (buf + pos)) : len - pos;
-
-        ps.line++;
-        if (feed_line(&ps, buf + pos, n) < 0) {
-            pending_free(ps.pend);
-            return -1;
-        }
-        pos += n + 1;
+    if (kvfile_parse(buf, len, ps.origin, parse_pair, &ps, err) < 0) {
+        pending_free(ps.pend);
+        return -1;
     }
     pending_commit(cfg, ps.pend, src);
-    return 0;
-}
-
-/* Reads a whole file of at most CONFIG_MAX_FILE_BYTES; 0 or an errno
- * value (EFBIG when it is too large). */
-static int read_all(const char *path, char **out, size_t *len)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), e = 0;
-    char *buf;
-    size_t n = 0;
-
-    if (fd < 0)
-        return errno;
-    buf = malloc(CONFIG_MAX_FILE_BYTES + 1);
-    while (buf && !e) {
-        ssize_t r = read(fd, buf + n, CONFIG_MAX_FILE_BYTES + 1 - n);
-
-        if (r == 0)
-            break;
-        if (r < 0 && errno != EINTR)
-            e = errno;
-        n += r > 0 ? (size_t)r : 0;
-        if (n > CONFIG_MAX_FILE_BYTES)
-            e = EFBIG;
-    }
-    close(fd);
-    if (!buf || e) {
-        free(buf);
-        return buf ? e : ENOMEM;
-    }
-    *out = buf;
-    *len = n;
     return 0;
 }
 
@@ -978,16 +801,16 @@ int config_load_file(struct config *cfg, const char *path, enum config_source sr
 {
     char *buf = NULL;
     size_t len = 0;
-    int e = read_all(path, &buf, &len), rc;
+    int e = file_read(path, CONFIG_MAX_FILE_BYTES, &buf, &len), rc;
 
     if ((e == ENOENT || e == ENOTDIR) && !must_exist)
         return 0;
     if (e == EFBIG) {
-        fail(err, path, 0, "file is larger than %d bytes", CONFIG_MAX_FILE_BYTES);
+        kvfile_fail(err, path, 0, "file is larger than %d bytes", CONFIG_MAX_FILE_BYTES);
         return -1;
     }
     if (e) {
-        fail(err, path, 0, "cannot read: %s", strerror(e));
+        kvfile_fail(err, path, 0, "cannot read: %s", strerror(e));
         return -1;
     }
     rc = config_load_buffer(cfg, buf, len, path, src, err);
@@ -1019,7 +842,7 @@ static int env_one(struct pending *p, const struct config_def *d, struct choir_e
     snprintf(origin, sizeof(origin), "environment %s", name);
     p->text = check_value(d, v, why, sizeof(why));
     if (!p->text) {
-        fail(err, origin, 0, "%s: %s", d->key.name, why);
+        kvfile_fail(err, origin, 0, "%s: %s", d->key.name, why);
         return -1;
     }
     p->origin = strdup(origin);

@@ -18,7 +18,8 @@
 
 #include <stddef.h>
 
-#include "error.h"
+#include "core/error.h"
+#include "core/kvfile.h"
 
 enum config_program { CONFIG_CHOIR, CONFIG_CHOIRD };
 
@@ -46,7 +47,7 @@ struct config_key {
 struct config;
 
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
-#define CONFIG_MAX_LINE 4096
+#define CONFIG_MAX_LINE KVFILE_MAX_LINE
 
 /* A new configuration holding the defaults for `prog` (computed defaults
  * such as puppet.ssldir and puppet.certname resolved for the current user). */

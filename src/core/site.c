@@ -7,14 +7,13 @@
 #include "core/site.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "core/file.h"
+#include "core/names.h"
 #include "core/xalloc.h"
 
 #define SITE_PATH_MAX 600
@@ -100,19 +99,6 @@ static int site_check_name(struct site_parser *p, const char *where, const char 
     return 0;
 }
 
-int site_valid_certname(const char *name, size_t len)
-{
-    if (len == 0 || len > 255 || name[0] == '.' || name[0] == '-')
-        return 0;
-    for (size_t i = 0; i < len; i++) {
-        char c = name[i];
-
-        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_'))
-            return 0;
-    }
-    return 1;
-}
-
 /* Appends the ids of the capability list `key` ("produces"/"consumes") of
  * a component to site->capids; returns the count or -1. */
 static long site_parse_caps(struct site_parser *p, const json_t *comp, const char *key,
@@ -169,7 +155,7 @@ static int site_parse_component(struct site_parser *p, const char *name, const j
         return site_fail(p, cpath, "\"node\" is missing");
     if (!json_is_string(node))
         return site_fail_type(p, where, "a certname string", node);
-    if (!site_valid_certname(json_string_value(node), json_string_length(node))) {
+    if (!names_certname_ok(json_string_value(node), json_string_length(node))) {
         char what[SITE_PATH_MAX];
 
         what[0] = '\0';
@@ -296,70 +282,20 @@ int site_parse(struct site **out, const char *buf, size_t len, const char *origi
     return 0;
 }
 
-/* Reads at most max_bytes of `path` into a NUL-terminated buffer. */
-static int site_read_file(const char *path, size_t max_bytes, char **buf, size_t *len,
-                          struct choir_error *err)
-{
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    size_t used = 0, cap;
-    char *data;
-
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        error_set(err, CHOIR_EXIT_INPUT, "%s: cannot read: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        close(fd);
-        error_set(err, CHOIR_EXIT_INPUT, "%s: cannot read: Is a directory", path);
-        return -1;
-    }
-    cap = (st.st_size > 0 && (size_t)st.st_size <= max_bytes) ? (size_t)st.st_size + 1 : 65536;
-    data = xmalloc(cap);
-    for (;;) {
-        ssize_t n;
-
-        if (used + 1 >= cap) {
-            cap *= 2;
-            data = xrealloc(data, cap);
-        }
-        n = read(fd, data + used, cap - used - 1);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            error_set(err, CHOIR_EXIT_INPUT, "%s: cannot read: %s", path, strerror(errno));
-            break;
-        }
-        if (n == 0) {
-            close(fd);
-            data[used] = '\0';
-            *buf = data;
-            *len = used;
-            return 0;
-        }
-        used += (size_t)n;
-        if (used > max_bytes) {
-            error_set(err, CHOIR_EXIT_INPUT, "%s: larger than %zu bytes (site.max_bytes)", path,
-                      max_bytes);
-            break;
-        }
-    }
-    close(fd);
-    free(data);
-    return -1;
-}
-
 int site_load_file(struct site **out, const char *path, size_t max_bytes, struct choir_error *err)
 {
     char *buf;
     size_t len;
-    int rc;
+    int rc, e;
 
     *out = NULL;
-    if (site_read_file(path, max_bytes, &buf, &len, err) < 0)
+    if ((e = file_read(path, max_bytes, &buf, &len)) != 0) {
+        if (e == EFBIG)
+            error_set(err, CHOIR_EXIT_INPUT, "%s: larger than %zu bytes (site.max_bytes)", path, max_bytes);
+        else
+            error_set(err, CHOIR_EXIT_INPUT, "%s: cannot read: %s", path, strerror(e));
         return -1;
+    }
     rc = site_parse(out, buf, len, path, err);
     free(buf);
     return rc;

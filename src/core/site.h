@@ -70,9 +70,4 @@ void site_free(struct site *s);
 /* The application named `name`, or NULL. */
 const struct site_app *site_find_app(const struct site *s, const char *name);
 
-/* True when `name` is an acceptable certname: 1..255 bytes of
- * [a-z0-9._-] (Puppet certnames are lower case), not starting with '.'
- * or '-'. */
-int site_valid_certname(const char *name, size_t len);
-
 #endif

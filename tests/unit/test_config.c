@@ -251,10 +251,10 @@ static void test_error_messages(void **state)
          "x.conf:1: puppet.server: \"puppet:0\" has a port out of range 1..65535"},
         {"puppet.certname = .hidden\n",
          "x.conf:1: puppet.certname: \".hidden\" is not a valid certname (a-z, 0-9, '.', '_' and '-', "
-         "not starting with '.', at most 255 bytes)"},
+         "not starting with '.' or '-', at most 255 bytes)"},
         {"puppet.certname = Node1\n",
          "x.conf:1: puppet.certname: \"Node1\" is not a valid certname (a-z, 0-9, '.', '_' and '-', "
-         "not starting with '.', at most 255 bytes)"},
+         "not starting with '.' or '-', at most 255 bytes)"},
         {"puppet.environment = my-env\n",
          "x.conf:1: puppet.environment: \"my-env\" is not a valid Puppet environment name "
          "(a-z, 0-9 and '_', at most 255 bytes)"},

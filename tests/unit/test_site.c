@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/names.h"
 #include "core/site.h"
 
 #define SAMPLE CHOIR_SOURCE_DIR "/examples/sample_app.json"
@@ -176,17 +177,23 @@ static void test_load_file_errors(void **state)
     unlink(path);
 }
 
-static void test_valid_certname(void **state)
+static void test_puppet_name_rules(void **state)
 {
     (void)state;
-    assert_true(site_valid_certname("dev1.devco.net", 14));
-    assert_true(site_valid_certname("a_b-c", 5));
-    assert_false(site_valid_certname("", 0));
-    assert_false(site_valid_certname(".x", 2));
-    assert_false(site_valid_certname("-x", 2));
-    assert_false(site_valid_certname("Dev1", 4));
-    assert_false(site_valid_certname("a/b", 3));
-    assert_false(site_valid_certname("a b", 3));
+    assert_true(names_certname_ok("dev1.devco.net", 14));
+    assert_true(names_certname_ok("a_b-c", 5));
+    assert_false(names_certname_ok("", 0));
+    assert_false(names_certname_ok(".x", 2));
+    assert_false(names_certname_ok("-x", 2));
+    assert_false(names_certname_ok("Dev1", 4));
+    assert_false(names_certname_ok("a/b", 3));
+    assert_false(names_certname_ok("a b", 3));
+    assert_true(names_environment_ok("production", 10));
+    assert_true(names_environment_ok("feature_42", 10));
+    assert_false(names_environment_ok("", 0));
+    assert_false(names_environment_ok("prod-1", 6));
+    assert_false(names_environment_ok("../etc", 6));
+    assert_false(names_environment_ok("Prod", 4));
 }
 
 int main(void)
@@ -200,7 +207,7 @@ int main(void)
         cmocka_unit_test(test_names_are_escaped_and_checked),
         cmocka_unit_test(test_malformed_json),
         cmocka_unit_test(test_load_file_errors),
-        cmocka_unit_test(test_valid_certname),
+        cmocka_unit_test(test_puppet_name_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

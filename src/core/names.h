@@ -1,0 +1,18 @@
+/* names.h - the Puppet name rules choir enforces everywhere.
+ *
+ * Contract: pure predicates over byte strings.
+ * - certname: 1..255 bytes of [a-z0-9._-], not starting with '.' or '-'
+ *   (Puppet certnames are lower case; they become file names and routing
+ *   keys, so nothing else is allowed).
+ * - environment: 1..255 bytes of [a-z0-9_] (Puppet's rule). */
+#ifndef CHOIR_NAMES_H
+#define CHOIR_NAMES_H
+
+#include <stddef.h>
+
+#define NAMES_MAX 255
+
+int names_certname_ok(const char *s, size_t len);
+int names_environment_ok(const char *s, size_t len);
+
+#endif
