@@ -18,6 +18,7 @@
 #include "net/puppet_http.h"
 #include "ui/plan_render.h"
 #include "ui/term.h"
+#include "ui/theme.h"
 
 struct command {
     const char *name;
@@ -42,7 +43,7 @@ static const struct command commands[] = {
 static const char plan_usage[] =
     "usage: choir plan [--site FILE | --environment ENV] [--instance APP] [--batch N] [--json]\n"
     "                  [--server HOST[:PORT]] [--ssldir DIR] [--certname NAME]\n"
-    "                  [--config FILE] [--color WHEN]\n"
+    "                  [--config FILE] [--color WHEN] [--theme NAME]\n"
     "\n"
     "Shows the node groups of a Puppet site in run order: every node of a group\n"
     "runs only after all the nodes it consumes capabilities from have run.\n"
@@ -58,7 +59,8 @@ static const char plan_usage[] =
     "  --ssldir DIR         Puppet ssldir (puppet.ssldir)\n"
     "  --certname NAME      our certificate name (puppet.certname)\n"
     "  --config FILE        read FILE after the system and user configuration\n"
-    "  --color WHEN         auto, always or never (color)\n";
+    "  --color WHEN         auto, always or never (color)\n"
+    "  --theme NAME         colour theme name or file (theme)\n";
 
 static void print_exit_codes(FILE *out)
 {
@@ -107,7 +109,7 @@ struct flag {
 
 struct cmdline {
     const char *config_file;
-    struct flag flags[8];
+    struct flag flags[16];
     int nflags;
 };
 
@@ -149,7 +151,7 @@ static int parse_count(const char *s, unsigned long max, uint32_t *out)
 }
 
 enum { OPT_SITE = 256, OPT_ENV, OPT_INSTANCE, OPT_BATCH, OPT_JSON, OPT_SERVER, OPT_SSLDIR,
-       OPT_CERTNAME, OPT_CONFIG, OPT_COLOR, OPT_HELP };
+       OPT_CERTNAME, OPT_CONFIG, OPT_COLOR, OPT_THEME, OPT_HELP };
 
 static const struct option plan_options_long[] = {
     {"site", required_argument, NULL, OPT_SITE},
@@ -162,6 +164,7 @@ static const struct option plan_options_long[] = {
     {"certname", required_argument, NULL, OPT_CERTNAME},
     {"config", required_argument, NULL, OPT_CONFIG},
     {"color", required_argument, NULL, OPT_COLOR},
+    {"theme", required_argument, NULL, OPT_THEME},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -196,6 +199,7 @@ static int plan_parse_args(int argc, char **argv, struct plan_args *a)
         case OPT_CERTNAME: cmdline_flag(&a->cl, "puppet.certname", "--certname", optarg); break;
         case OPT_CONFIG: a->cl.config_file = optarg; break;
         case OPT_COLOR: cmdline_flag(&a->cl, "color", "--color", optarg); break;
+        case OPT_THEME: cmdline_flag(&a->cl, "theme", "--theme", optarg); break;
         case OPT_HELP: fputs(plan_usage, stdout); return CHOIR_EXIT_OK;
         case ':': return usage_error("plan", "%s needs a value", argv[optind - 1]);
         default: return usage_error("plan", "unknown option %s", argv[optind - 1]);
@@ -251,16 +255,18 @@ static int cmd_plan(int argc, char **argv)
     struct site *site = NULL;
     struct plan *plan = NULL;
     struct term_style st;
+    struct theme theme;
     int rc = plan_parse_args(argc, argv, &a);
 
     if (rc >= 0)
         return rc;
     if (!(cfg = load_config(&a.cl, &err)))
         return fail(&err);
-    if (plan_load(&a, cfg, &site, &err) < 0 || plan_compute(&plan, site, &a.opts, &err) < 0) {
+    if (theme_load(&theme, config_get(cfg, "theme"), &err) < 0 ||
+        plan_load(&a, cfg, &site, &err) < 0 || plan_compute(&plan, site, &a.opts, &err) < 0) {
         rc = fail(&err);
     } else {
-        term_style_init(&st, STDOUT_FILENO, config_get(cfg, "color"));
+        term_style_init(&st, STDOUT_FILENO, config_get(cfg, "color"), &theme);
         rc = a.json ? plan_render_json(stdout, plan) : plan_render_text(stdout, plan, &st);
         if (rc < 0) {
             fprintf(stderr, "choir plan: writing the plan: %s\n", strerror(errno));

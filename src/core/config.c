@@ -92,6 +92,9 @@ static const struct config_def config_table[] = {
     {{"color", CONFIG_ENUM, 0, 0, "auto|always|never", "auto", CHOIR_ONLY,
       "colour in text output: auto = only on a terminal, NO_COLOR honoured"},
      NULL, NULL},
+    {{"theme", CONFIG_STRING, 0, 0, NULL, "default", CHOIR_ONLY,
+      "colour theme: a name from the theme path (themes/NAME.theme) or a file path"},
+     NULL, NULL},
 };
 
 #define KEY_COUNT (sizeof(config_table) / sizeof(config_table[0]))

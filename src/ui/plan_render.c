@@ -15,7 +15,7 @@ static void plan_text_node(FILE *out, const struct plan *plan, const struct plan
     const struct site *s = plan->site;
     const struct plan_ref *refs = plan->refs + node->first_ref;
 
-    fprintf(out, "\t%s%s%s\n", term_on(st, TERM_NODE), node->name, term_off(st));
+    fprintf(out, "\t%s%s%s\n", term_on(st, THEME_NODE), node->name, term_off(st));
     for (uint32_t r = 0; r < node->nrefs; r++) {
         const struct site_app *app = &s->apps[refs[r].app];
 
@@ -36,14 +36,14 @@ static void plan_text_group(FILE *out, const struct plan *plan, uint32_t g,
     uint32_t nbatches = plan_group_batches(plan, g);
 
     fprintf(out, "   %s   ---%s %sGroup %u%s %s--------------------------------------%s\n\n",
-            term_on(st, TERM_RULE), term_off(st), term_on(st, TERM_GROUP), g + 1, term_off(st),
-            term_on(st, TERM_RULE), term_off(st));
+            term_on(st, THEME_RULE), term_off(st), term_on(st, THEME_GROUP), g + 1, term_off(st),
+            term_on(st, THEME_RULE), term_off(st));
     for (uint32_t b = 0; b < nbatches; b++) {
         uint32_t first, count;
 
         plan_batch_range(plan, g, b, &first, &count);
         if (plan->batch)
-            fprintf(out, "\t%sbatch %u of %u%s (%u %s)\n\n", term_on(st, TERM_GROUP), b + 1,
+            fprintf(out, "\t%sbatch %u of %u%s (%u %s)\n\n", term_on(st, THEME_GROUP), b + 1,
                     nbatches, term_off(st), count, plan_plural(count, "node", "nodes"));
         for (uint32_t i = first; i < first + count; i++)
             plan_text_node(out, plan, &plan->nodes[plan->order[i]], st);
@@ -54,14 +54,14 @@ int plan_render_text(FILE *out, const struct plan *plan, const struct term_style
 {
     const struct site *s = plan->site;
 
-    fprintf(out, "Puppet Site Plan for the %s%s%s Environment\n\n", term_on(st, TERM_TITLE),
+    fprintf(out, "Puppet Site Plan for the %s%s%s Environment\n\n", term_on(st, THEME_TITLE),
             s->environment, term_off(st));
     if (plan->instance)
-        fprintf(out, "Application instance %s%s%s only\n\n", term_on(st, TERM_TITLE),
+        fprintf(out, "Application instance %s%s%s only\n\n", term_on(st, THEME_TITLE),
                 plan->instance, term_off(st));
-    fprintf(out, "%s%u%s %s on %s%u%s managed %s:\n\n", term_on(st, TERM_COUNT), plan->napps,
+    fprintf(out, "%s%u%s %s on %s%u%s managed %s:\n\n", term_on(st, THEME_COUNT), plan->napps,
             term_off(st), plan_plural(plan->napps, "application", "applications"),
-            term_on(st, TERM_COUNT), plan->nnodes, term_off(st),
+            term_on(st, THEME_COUNT), plan->nnodes, term_off(st),
             plan_plural(plan->nnodes, "node", "nodes"));
     for (uint32_t a = 0; a < plan->napps; a++)
         fprintf(out, "\t%s\n", s->apps[plan->apps[a]].name);

@@ -8,18 +8,13 @@
 #include <term.h>
 #include <unistd.h>
 
-/* The look of each role: bold or not, and a colour (-1 = default). */
+/* Attribute bits and the terminfo capability that turns each on. */
 static const struct {
-    int bold;
-    int color;
-} term_looks[TERM_NROLES] = {
-    [TERM_PLAIN] = {0, -1},
-    [TERM_TITLE] = {1, -1},
-    [TERM_COUNT] = {1, -1},
-    [TERM_RULE] = {0, COLOR_GREEN},
-    [TERM_GROUP] = {1, -1},
-    [TERM_NODE] = {1, -1},
-    [TERM_ERROR] = {1, COLOR_RED},
+    unsigned attr;
+    const char *cap;
+} term_attr_caps[] = {
+    {THEME_BOLD, "bold"},       {THEME_DIM, "dim"},       {THEME_UNDERLINE, "smul"},
+    {THEME_REVERSE, "rev"},     {THEME_STANDOUT, "smso"}, {THEME_BLINK, "blink"},
 };
 
 static int term_wants_colour(int fd, const char *mode)
@@ -33,35 +28,46 @@ static int term_wants_colour(int fd, const char *mode)
     return isatty(fd) && !(no_color && *no_color);
 }
 
+static int term_cap_ok(const char *seq)
+{
+    return seq && seq != (char *)-1;
+}
+
 static void term_append(char *dst, const char *seq)
 {
     size_t n = strlen(dst);
 
-    if (seq && seq != (char *)-1 && n + strlen(seq) < TERM_SEQ_MAX)
+    if (term_cap_ok(seq) && n + strlen(seq) < TERM_SEQ_MAX)
         strcpy(dst + n, seq);
 }
 
-void term_style_init(struct term_style *st, int fd, const char *mode)
+static void term_colour(char *dst, const char *capname, int colour, int colours)
 {
-    const char *bold, *setaf, *sgr0;
-    int errret = 0;
+    const char *cap = tigetstr(capname);
+
+    if (colour >= 0 && colour < colours && term_cap_ok(cap))
+        term_append(dst, tiparm(cap, colour));
+}
+
+void term_style_init(struct term_style *st, int fd, const char *mode, const struct theme *theme)
+{
+    int errret = 0, colours;
 
     memset(st, 0, sizeof(*st));
-    if (!term_wants_colour(fd, mode))
+    if (!term_wants_colour(fd, mode) || setupterm(NULL, fd, &errret) != OK)
         return;
-    if (setupterm(NULL, fd, &errret) != OK)
-        return;
-    bold = tigetstr("bold");
-    setaf = tigetstr("setaf");
-    sgr0 = tigetstr("sgr0");
-    if (sgr0 && sgr0 != (char *)-1) {
+    if (term_cap_ok(tigetstr("sgr0"))) {
         st->enabled = 1;
-        term_append(st->off, sgr0);
-        for (int r = 0; r < TERM_NROLES; r++) {
-            if (term_looks[r].bold)
-                term_append(st->on[r], bold);
-            if (term_looks[r].color >= 0 && setaf && setaf != (char *)-1 && tigetnum("colors") >= 8)
-                term_append(st->on[r], tiparm(setaf, term_looks[r].color));
+        term_append(st->off, tigetstr("sgr0"));
+        colours = tigetnum("colors");
+        for (int r = 0; r < THEME_NROLES; r++) {
+            const struct theme_look *look = &theme->look[r];
+
+            for (size_t i = 0; i < sizeof(term_attr_caps) / sizeof(term_attr_caps[0]); i++)
+                if (look->attrs & term_attr_caps[i].attr)
+                    term_append(st->on[r], tigetstr(term_attr_caps[i].cap));
+            term_colour(st->on[r], "setaf", look->fg, colours);
+            term_colour(st->on[r], "setab", look->bg, colours);
         }
     }
     del_curterm(cur_term);

@@ -2,40 +2,27 @@
  *
  * Contract: term_style_init decides once whether output to `fd` gets
  * colour: mode "never" -> no; "always" -> yes; "auto" -> only when fd is a
- * terminal, NO_COLOR is unset or empty, and terminfo knows $TERM.  The
- * escape sequences come from terminfo (bold, setaf, sgr0), never hard-coded,
- * and each semantic role maps to attributes in one table (term.c).  With
- * colour off every sequence is "". */
+ * terminal and NO_COLOR is unset or empty.  Colour also needs terminfo to
+ * know $TERM.  The escape sequences come from terminfo (bold, dim, smul,
+ * rev, smso, blink, setaf, setab, sgr0), never hard-coded, and each
+ * semantic role gets the look its theme gives it.  With colour off every
+ * sequence is "". */
 #ifndef CHOIR_TERM_H
 #define CHOIR_TERM_H
 
-#define TERM_ROLES(X)        \
-    X(TERM_PLAIN, "plain")   \
-    X(TERM_TITLE, "title")   \
-    X(TERM_COUNT, "count")   \
-    X(TERM_RULE, "rule")     \
-    X(TERM_GROUP, "group")   \
-    X(TERM_NODE, "node")     \
-    X(TERM_ERROR, "error")
+#include "ui/theme.h"
 
-enum term_role {
-#define TERM_ROLE_ENUM(id, name) id,
-    TERM_ROLES(TERM_ROLE_ENUM)
-#undef TERM_ROLE_ENUM
-    TERM_NROLES
-};
-
-#define TERM_SEQ_MAX 64
+#define TERM_SEQ_MAX 96
 
 struct term_style {
     int enabled;
-    char on[TERM_NROLES][TERM_SEQ_MAX];
+    char on[THEME_NROLES][TERM_SEQ_MAX];
     char off[TERM_SEQ_MAX];
 };
 
-void term_style_init(struct term_style *st, int fd, const char *mode);
+void term_style_init(struct term_style *st, int fd, const char *mode, const struct theme *theme);
 
-static inline const char *term_on(const struct term_style *st, enum term_role r)
+static inline const char *term_on(const struct term_style *st, enum theme_role r)
 {
     return st->enabled ? st->on[r] : "";
 }

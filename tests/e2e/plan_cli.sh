@@ -50,6 +50,18 @@ assert_true "--color always uses terminfo sequences" grep -q $'\e' "$E2E_STDOUT"
 assert_exit 0 env CHOIR_COLOR=always "$CHOIR" plan --site "$EX/sample_app.json" --color never
 assert_true "the flag beats the environment" bash -c "! grep -q $'\e' '$E2E_STDOUT'"
 
+e2e_case "themes"
+assert_exit 0 "$CHOIR" plan --site "$EX/sample_app.json" --color always --theme mono
+assert_true "mono: attributes but no colour sequences" bash -c \
+  "grep -q $'\e\\[1m' '$E2E_STDOUT' && ! grep -q $'\e\\[3[0-9]m' '$E2E_STDOUT'"
+assert_exit 0 "$CHOIR" plan --site "$EX/sample_app.json" --color always --theme high-contrast
+assert_true "high-contrast: background colours" grep -q $'\e\\[4[0-7]m' "$E2E_STDOUT"
+printf 'title = bold\nnode-fail = red\n' > "$E2E_TMP/bad.theme"
+assert_exit 2 "$CHOIR" plan --site "$EX/sample_app.json" --theme "$E2E_TMP/bad.theme"
+assert_contains "$E2E_STDERR" "$E2E_TMP/bad.theme:2: unknown role \"node-fail\""
+assert_exit 2 "$CHOIR" plan --site "$EX/sample_app.json" --theme nosuch
+assert_contains "$E2E_STDERR" 'theme "nosuch" not found'
+
 e2e_case "input errors"
 assert_exit 2 "$CHOIR" plan --site "$E2E_TMP/missing.json"
 assert_contains "$E2E_STDERR" "$E2E_TMP/missing.json: cannot read: No such file or directory"
