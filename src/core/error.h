@@ -2,7 +2,8 @@
  *
  * Contract: a fallible function returns 0 on success and -1 on failure, and
  * on failure fills the caller's struct choir_error with one line of text (no
- * trailing newline) and the exit class that main should use.  Only main
+ * trailing newline; control bytes, which may come from outside input, are
+ * replaced by '?') and the exit class that main should use.  Only main
  * turns an error into an exit; lower layers never print or exit. */
 #ifndef CHOIR_ERROR_H
 #define CHOIR_ERROR_H

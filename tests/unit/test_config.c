@@ -111,7 +111,7 @@ static void test_key_table(void **state)
 {
     static const char *const names[] = {
         "puppet.server", "puppet.srv_domain", "puppet.ssldir", "puppet.certname",
-        "puppet.environment", "http.connect_timeout", "http.timeout", "site.max_bytes", "color",
+        "puppet.environment", "http.connect_timeout", "http.timeout", "site.max_bytes", "color", "theme",
     };
     struct config *cfg = config_new(CONFIG_CHOIR);
     struct choir_error err;

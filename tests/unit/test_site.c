@@ -149,6 +149,8 @@ static void test_malformed_json(void **state)
     assert_int_equal(site_parse(&s, "{\"environment\":\"a\",\"environment\":\"b\",\"applications\":{}}",
                                 56, "t.json", &err), -1);
     assert_non_null(strstr(err.msg, "duplicate"));
+    assert_int_equal(site_parse(&s, "{\"environment\": \x1b[31m}", 23, "t.json", &err), -1);
+    assert_null(strchr(err.msg, '\x1b')); /* no terminal escapes from the input */
     assert_int_equal(site_parse(&s, "", 0, "t.json", &err), -1);
     assert_non_null(strstr(err.msg, "malformed JSON"));
 }
