@@ -9,14 +9,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/config.h"
 #include "core/error.h"
+#include "core/names.h"
 #include "core/plan.h"
 #include "core/site.h"
+#include "net/netconf.h"
 #include "net/puppet_http.h"
+#include "net/rpc.h"
 #include "ui/plan_render.h"
+#include "ui/status_render.h"
 #include "ui/term.h"
 #include "ui/theme.h"
 
@@ -27,12 +32,18 @@ struct command {
 };
 
 static int cmd_plan(int argc, char **argv);
+static int cmd_status(int argc, char **argv);
+static int cmd_enable(int argc, char **argv);
+static int cmd_disable(int argc, char **argv);
 static int cmd_config(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 
 static const struct command commands[] = {
     {"plan", cmd_plan, "show the node groups and run order of a Puppet site"},
+    {"status", cmd_status, "ask nodes for their Puppet agent status (all nodes when none is named)"},
+    {"disable", cmd_disable, "disable the Puppet agent on nodes, with a message"},
+    {"enable", cmd_enable, "enable the Puppet agent on nodes"},
     {"config", cmd_config, "show the effective configuration and where each value comes from"},
     {"help", cmd_help, "show this help, or a command's help"},
     {"version", cmd_version, "print the version"},
@@ -277,6 +288,198 @@ static int cmd_plan(int argc, char **argv)
     site_free(site);
     config_free(cfg);
     return rc;
+}
+
+/* ---- status, enable, disable ------------------------------------------ */
+
+static const char fleet_usage[] =
+    "usage: choir status [--json] [NODE ...]\n"
+    "       choir disable [--message TEXT] NODE ...\n"
+    "       choir enable NODE ...\n"
+    "  common: [--config FILE] [--timeout SECONDS] [--color WHEN] [--theme NAME]\n"
+    "\n"
+    "Talks to choird on the nodes over the bus (bus.brokers), signed with your\n"
+    "Puppet certificate.  status with no NODE asks every node (broadcast) and\n"
+    "waits rpc.discovery_timeout seconds; with NODEs it waits for them, at most\n"
+    "rpc.timeout seconds.  disable writes Puppet's own lock with the message, so\n"
+    "Puppet itself refuses scheduled runs until enable.\n"
+    "  --json          status: one JSON object per node per line\n"
+    "  --message TEXT  disable: the reason shown to others (at most 120 characters)\n"
+    "  --timeout S     seconds to wait for replies\n";
+
+struct fleet_args {
+    struct cmdline cl;
+    int json;
+    const char *message;
+    long timeout;              /* 0: from the configuration */
+    char **nodes;
+    size_t nnodes;
+};
+
+enum { OPT_MESSAGE = 300, OPT_TIMEOUT };
+
+static int fleet_parse_args(const char *cmd, int argc, char **argv, struct fleet_args *a)
+{
+    static const struct option opts[] = {
+        {"json", no_argument, NULL, OPT_JSON},
+        {"message", required_argument, NULL, OPT_MESSAGE},
+        {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"color", required_argument, NULL, OPT_COLOR},
+        {"theme", required_argument, NULL, OPT_THEME},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    uint32_t t;
+    int c;
+
+    opterr = 0;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_JSON: a->json = 1; break;
+        case OPT_MESSAGE: a->message = optarg; break;
+        case OPT_TIMEOUT:
+            if (parse_count(optarg, 3600, &t) < 0)
+                return usage_error(cmd, "--timeout: \"%s\" is not a number of seconds from 1 to 3600", optarg);
+            a->timeout = t;
+            break;
+        case OPT_CONFIG: a->cl.config_file = optarg; break;
+        case OPT_COLOR: cmdline_flag(&a->cl, "color", "--color", optarg); break;
+        case OPT_THEME: cmdline_flag(&a->cl, "theme", "--theme", optarg); break;
+        case OPT_HELP: fputs(fleet_usage, stdout); return CHOIR_EXIT_OK;
+        case ':': return usage_error(cmd, "%s needs a value", argv[optind - 1]);
+        default: return usage_error(cmd, "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if ((a->json && strcmp(cmd, "status") != 0) || (a->message && strcmp(cmd, "disable") != 0))
+        return usage_error(cmd, "%s", a->json ? "--json is for status" : "--message is for disable");
+    a->nodes = argv + optind;
+    a->nnodes = (size_t)(argc - optind);
+    for (size_t i = 0; i < a->nnodes; i++)
+        if (!names_certname_ok(a->nodes[i], strlen(a->nodes[i])))
+            return usage_error(cmd, "\"%s\" is not a certname", a->nodes[i]);
+    if (a->nnodes == 0 && strcmp(cmd, "status") != 0)
+        return usage_error(cmd, "%s", "name at least one node");
+    return -1;
+}
+
+/* The console's side of the bus: our certificate, the broker, a reply queue. */
+struct fleet {
+    struct config *cfg;
+    struct security *sec;
+    struct bus *bus;
+    struct rpc_client client;
+    struct term_style st;
+};
+
+static int fleet_open(struct fleet *f, const struct fleet_args *a, struct choir_error *err)
+{
+    struct netconf nc;
+    struct theme theme;
+
+    if (!(f->cfg = load_config(&a->cl, err)) || theme_load(&theme, config_get(f->cfg, "theme"), err) < 0)
+        return -1;
+    term_style_init(&f->st, STDOUT_FILENO, config_get(f->cfg, "color"), &theme);
+    netconf_init(&nc, f->cfg, NULL);
+    if (security_open(&f->sec, &nc.sec, err) < 0)
+        return -1;
+    if (bus_open(&f->bus, &nc.bus, err) < 0 ||
+        rpc_client_init(&f->client, f->bus, f->sec, nc.bus.collective, err) < 0) {
+        err->code = CHOIR_EXIT_SERVER;
+        return -1;
+    }
+    return 0;
+}
+
+static void fleet_close(struct fleet *f)
+{
+    bus_free(f->bus);
+    security_free(f->sec);
+    config_free(f->cfg);
+}
+
+static int fleet_cmp_row(const void *a, const void *b)
+{
+    return strcmp(((const struct status_row *)a)->node, ((const struct status_row *)b)->node);
+}
+
+/* One row per replying or missing node, sorted by certname. */
+static struct status_row *fleet_rows(const struct rpc_result *res, size_t *n)
+{
+    struct status_row *rows = calloc(res->nreplies + res->nmissing + 1, sizeof(*rows));
+
+    *n = 0;
+    for (size_t i = 0; rows && i < res->nreplies; i++)
+        rows[(*n)++] = (struct status_row){res->replies[i].node, 1, res->replies[i].statuscode,
+                                           res->replies[i].statusmsg, res->replies[i].data};
+    for (size_t i = 0; rows && i < res->nmissing; i++)
+        rows[(*n)++] = (struct status_row){res->missing[i], 0, 0, "", NULL};
+    if (rows)
+        qsort(rows, *n, sizeof(*rows), fleet_cmp_row);
+    return rows;
+}
+
+static int fleet_run(const char *cmd, const char *action, int argc, char **argv)
+{
+    struct fleet_args a = {0};
+    struct fleet f = {0};
+    struct choir_error err = {0};
+    struct rpc_result res = {0};
+    struct rpc_call_opts o = {.agent = "puppet", .action = action};
+    struct status_row *rows;
+    size_t nrows = 0, bad = 0;
+    int rc = fleet_parse_args(cmd, argc, argv, &a);
+
+    if (rc >= 0)
+        return rc;
+    if (fleet_open(&f, &a, &err) < 0) {
+        fleet_close(&f);
+        return fail(&err);
+    }
+    o.nodes = (const char *const *)a.nodes;
+    o.nnodes = a.nnodes;
+    o.ttl = config_get_int(f.cfg, "rpc.ttl");
+    o.timeout_ms = (int)(a.timeout ? a.timeout : config_get_int(f.cfg, a.nnodes ? "rpc.timeout" : "rpc.discovery_timeout")) * 1000;
+    o.idempotent = strcmp(action, "status") == 0;
+    if (a.message)
+        o.data = json_pack("{s:s}", "message", a.message);
+    if (rpc_call(&f.client, &o, &res, &err) < 0) {
+        rc = fail(&err);
+    } else {
+        rows = fleet_rows(&res, &nrows);
+        for (size_t i = 0; i < nrows; i++)
+            bad += !rows[i].answered || rows[i].statuscode != 0;
+        if (a.json)
+            status_render_json(stdout, rows, nrows);
+        else if (strcmp(action, "status") == 0)
+            status_render_table(stdout, rows, nrows, time(NULL), &f.st);
+        else
+            status_render_actions(stdout, rows, nrows, strcmp(action, "enable") == 0 ? "enabled" : "disabled", &f.st);
+        if (f.client.rejected)
+            fprintf(stderr, "choir %s: ignored %lu forged or malformed replies\n", cmd, f.client.rejected);
+        rc = bad || (a.nnodes == 0 && nrows == 0) ? CHOIR_EXIT_PARTIAL : CHOIR_EXIT_OK;
+        free(rows);
+    }
+    json_decref(o.data);
+    rpc_result_clear(&res);
+    fleet_close(&f);
+    return rc;
+}
+
+static int cmd_status(int argc, char **argv)
+{
+    return fleet_run("status", "status", argc, argv);
+}
+
+static int cmd_enable(int argc, char **argv)
+{
+    return fleet_run("enable", "enable", argc, argv);
+}
+
+static int cmd_disable(int argc, char **argv)
+{
+    return fleet_run("disable", "disable", argc, argv);
 }
 
 static const char config_usage[] =

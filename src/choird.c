@@ -1,12 +1,10 @@
-/* choird.c - the node daemon: argument parsing and wiring only.
- *
- * This version loads and checks the configuration; serving the `puppet`
- * agent over the bus comes with the bus layer (docs/operator-guide.md
- * says what works today). */
+/* choird.c - the node daemon: argument parsing and wiring only.  The
+ * serving loop is agent/daemon.c. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "agent/daemon.h"
 #include "core/config.h"
 #include "core/error.h"
 
@@ -21,8 +19,8 @@ static const char usage[] =
     "  --check-config   load the configuration, print it, and exit\n"
     "  --version        print the version\n"
     "\n"
-    "Exit codes: 0 ok, 2 bad configuration or usage, 70 internal error.\n"
-    "This version implements --check-config only; serving the bus is not built yet.\n";
+    "Exit codes: 0 stopped by SIGTERM/SIGINT or --check-config ok, 2 bad\n"
+    "configuration or usage, 4 could not reach the broker at start-up, 70 internal error.\n";
 
 static int check_config(const char *file)
 {
@@ -48,6 +46,21 @@ static int check_config(const char *file)
     return rc;
 }
 
+static int serve(const char *file, int foreground)
+{
+    struct choir_error err = {0};
+    struct config *cfg = config_new(CONFIG_CHOIRD);
+    struct daemon_opts opts = {foreground};
+    int rc = CHOIR_EXIT_OK;
+
+    if (config_load_standard(cfg, file, &err) < 0 || daemon_run(cfg, &opts, &err) < 0) {
+        fprintf(stderr, "choird: %s\n", err.msg);
+        rc = err.code ? (int)err.code : CHOIR_EXIT_INTERNAL;
+    }
+    config_free(cfg);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -59,13 +72,13 @@ int main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     const char *file = NULL;
-    int c, check = 0;
+    int c, check = 0, foreground = 0;
 
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
         switch (c) {
         case 'c': file = optarg; break;
-        case 'f': break;
+        case 'f': foreground = 1; break;
         case 'C': check = 1; break;
         case 'V': printf("choird %s\n", CHOIR_VERSION); return CHOIR_EXIT_OK;
         case 'h': fputs(usage, stdout); return CHOIR_EXIT_OK;
@@ -74,9 +87,5 @@ int main(int argc, char **argv)
             return CHOIR_EXIT_INPUT;
         }
     }
-    if (!check) {
-        fputs("choird: serving the bus is not built yet; use --check-config\n", stderr);
-        return CHOIR_EXIT_INPUT;
-    }
-    return check_config(file);
+    return check ? check_config(file) : serve(file, foreground);
 }

@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <netdb.h>
 #include <pwd.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -34,6 +35,7 @@
 
 #define BOTH ((1u << CONFIG_CHOIR) | (1u << CONFIG_CHOIRD))
 #define CHOIR_ONLY (1u << CONFIG_CHOIR)
+#define CHOIRD_ONLY (1u << CONFIG_CHOIRD)
 
 #define STRING_MAX 1024      /* longest CONFIG_STRING value */
 #define PATH_MAX_LEN 4095    /* longest CONFIG_PATH value, after ~/ */
@@ -57,6 +59,9 @@ struct config_def {
 static int check_domain(const char *value, char *why, size_t n);
 static int check_certname(const char *value, char *why, size_t n);
 static int check_environment(const char *value, char *why, size_t n);
+static int check_brokers(const char *value, char *why, size_t n);
+static int check_collective(const char *value, char *why, size_t n);
+static int check_regex(const char *value, char *why, size_t n);
 static char *default_ssldir(enum config_program prog);
 static char *default_certname(enum config_program prog);
 
@@ -94,6 +99,69 @@ static const struct config_def config_table[] = {
      NULL, NULL},
     {{"theme", CONFIG_STRING, 0, 0, NULL, "default", CHOIR_ONLY,
       "colour theme: a name from the theme path (themes/NAME.theme) or a file path"},
+     NULL, NULL},
+    {{"bus.brokers", CONFIG_STRING, 0, 0, NULL, "puppet:5671", BOTH,
+      "RabbitMQ brokers, host:port separated by commas, tried in order (failover)"},
+     check_brokers, NULL},
+    {{"bus.tls", CONFIG_BOOL, 0, 0, NULL, "true", BOTH,
+      "amqps with the Puppet certificates; false = plain AMQP with bus.user/bus.password (development)"},
+     NULL, NULL},
+    {{"bus.user", CONFIG_STRING, 0, 0, NULL, NULL, BOTH,
+      "AMQP user for plain connections (with TLS: unset = the certificate, SASL EXTERNAL)"},
+     NULL, NULL},
+    {{"bus.password", CONFIG_STRING, 0, 0, NULL, NULL, BOTH, "AMQP password for bus.user"},
+     NULL, NULL},
+    {{"bus.vhost", CONFIG_STRING, 0, 0, NULL, "/", BOTH, "AMQP virtual host"}, NULL, NULL},
+    {{"bus.collective", CONFIG_STRING, 0, 0, NULL, "mcollective", BOTH,
+      "collective: names the exchanges <collective>_broadcast and <collective>_directed"},
+     check_collective, NULL},
+    {{"bus.heartbeat", CONFIG_INT, 0, 600, NULL, "30", BOTH,
+      "AMQP heartbeat in seconds (0 = off)"},
+     NULL, NULL},
+    {{"bus.connect_timeout", CONFIG_INT, 1, 300, NULL, "10", BOTH,
+      "seconds to wait for one broker connection"},
+     NULL, NULL},
+    {{"security.allow", CONFIG_STRING, 0, 0, NULL, "\\.mcollective$", CHOIRD_ONLY,
+      "POSIX extended regex a caller's certname must match"},
+     check_regex, NULL},
+    {{"security.privileged", CONFIG_STRING, 0, 0, NULL, "\\.privileged\\.mcollective$", CHOIRD_ONLY,
+      "POSIX extended regex of certificates that may act for any caller"},
+     check_regex, NULL},
+    {{"security.policy_file", CONFIG_PATH, 0, 0, NULL, NULL, CHOIRD_ONLY,
+      "action policy: lines 'allow|deny CALLER_REGEX AGENT ACTION'; unset = every allowed caller may run every action"},
+     NULL, NULL},
+    {{"security.clock_skew", CONFIG_INT, 0, 3600, NULL, "60", CHOIRD_ONLY,
+      "seconds of clock difference tolerated between caller and node"},
+     NULL, NULL},
+    {{"rpc.ttl", CONFIG_INT, 30, 86400, NULL, "60", CHOIR_ONLY,
+      "seconds a request stays valid"},
+     NULL, NULL},
+    {{"rpc.timeout", CONFIG_INT, 1, 3600, NULL, "20", CHOIR_ONLY,
+      "seconds to wait for the replies of named nodes"},
+     NULL, NULL},
+    {{"rpc.discovery_timeout", CONFIG_INT, 1, 600, NULL, "3", CHOIR_ONLY,
+      "seconds to wait for replies to a broadcast (no nodes named)"},
+     NULL, NULL},
+    {{"puppet.command", CONFIG_STRING, 0, 0, NULL, NULL, CHOIRD_ONLY,
+      "the puppet program; unset = puppet from PATH, then /opt/puppetlabs/bin/puppet"},
+     NULL, NULL},
+    {{"puppet.lastrunfile", CONFIG_PATH, 0, 0, NULL, NULL, CHOIRD_ONLY,
+      "Puppet's last_run_summary.yaml; unset = ask 'puppet config print' at start-up"},
+     NULL, NULL},
+    {{"puppet.lastrunreport", CONFIG_PATH, 0, 0, NULL, NULL, CHOIRD_ONLY,
+      "Puppet's last_run_report.yaml; unset = ask Puppet"},
+     NULL, NULL},
+    {{"puppet.agent_catalog_run_lockfile", CONFIG_PATH, 0, 0, NULL, NULL, CHOIRD_ONLY,
+      "the lock file of a running catalog; unset = ask Puppet"},
+     NULL, NULL},
+    {{"puppet.agent_disabled_lockfile", CONFIG_PATH, 0, 0, NULL, NULL, CHOIRD_ONLY,
+      "the lock file that disables Puppet; unset = ask Puppet"},
+     NULL, NULL},
+    {{"puppet.pidfile", CONFIG_PATH, 0, 0, NULL, NULL, CHOIRD_ONLY,
+      "the Puppet agent daemon's pid file; unset = ask Puppet"},
+     NULL, NULL},
+    {{"log", CONFIG_ENUM, 0, 0, "auto|stderr|syslog", "auto", CHOIRD_ONLY,
+      "where choird logs: auto = stderr in the foreground, syslog otherwise"},
      NULL, NULL},
 };
 
@@ -523,6 +591,58 @@ static int check_certname(const char *v, char *why, size_t n)
         return 0;
     bad(why, n, "%s is not a valid certname (a-z, 0-9, '.', '_' and '-', not starting with '.' or '-', "
         "at most %d bytes)", show(v, shown), NAME_MAX_LEN);
+    return -1;
+}
+
+static int check_brokers(const char *v, char *why, size_t n)
+{
+    char copy[STRING_MAX + 1], *save = NULL, shown[SHOW_BUF];
+    int count = 0;
+
+    snprintf(copy, sizeof(copy), "%s", v);
+    for (char *b = strtok_r(copy, ",", &save); b; b = strtok_r(NULL, ",", &save)) {
+        char *ok;
+
+        while (*b == ' ')
+            b++;
+        ok = check_hostport(b, why, n);
+
+        if (!ok)
+            return -1;
+        free(ok);
+        count++;
+    }
+    if (count == 0 || count > CONFIG_MAX_BROKERS) {
+        bad(why, n, "%s must list 1 to %d brokers as host:port separated by commas", show(v, shown),
+            CONFIG_MAX_BROKERS);
+        return -1;
+    }
+    return 0;
+}
+
+static int check_collective(const char *v, char *why, size_t n)
+{
+    char shown[SHOW_BUF];
+    size_t len = strlen(v);
+
+    if (len <= 64 && strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_") == len)
+        return 0;
+    bad(why, n, "%s is not a collective name (a-z, 0-9 and '_', at most 64 bytes)", show(v, shown));
+    return -1;
+}
+
+static int check_regex(const char *v, char *why, size_t n)
+{
+    regex_t re;
+    char msg[200];
+    int rc = regcomp(&re, v, REG_EXTENDED | REG_NOSUB);
+
+    if (rc == 0) {
+        regfree(&re);
+        return 0;
+    }
+    regerror(rc, &re, msg, sizeof(msg));
+    bad(why, n, "not a POSIX extended regular expression: %s", msg);
     return -1;
 }
 

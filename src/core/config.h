@@ -48,6 +48,7 @@ struct config;
 
 #define CONFIG_MAX_FILE_BYTES (1024 * 1024)
 #define CONFIG_MAX_LINE KVFILE_MAX_LINE
+#define CONFIG_MAX_BROKERS 16
 
 /* A new configuration holding the defaults for `prog` (computed defaults
  * such as puppet.ssldir and puppet.certname resolved for the current user). */

@@ -8,6 +8,7 @@
 
 #define CHOIR_EXIT_CODES(X)                                                       \
     X(CHOIR_EXIT_OK,       0, "ok")                                               \
+    X(CHOIR_EXIT_PARTIAL,  1, "some nodes did not answer, or the action failed on some nodes") \
     X(CHOIR_EXIT_INPUT,    2, "bad input or usage: command line, config, site file, unknown environment or instance, cycle, unresolved capability") \
     X(CHOIR_EXIT_SERVER,   4, "could not reach, authenticate to, or get an answer from a server") \
     X(CHOIR_EXIT_INTERNAL, 70, "internal error (a bug: please report it)")

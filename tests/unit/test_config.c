@@ -111,7 +111,12 @@ static void test_key_table(void **state)
 {
     static const char *const names[] = {
         "puppet.server", "puppet.srv_domain", "puppet.ssldir", "puppet.certname",
-        "puppet.environment", "http.connect_timeout", "http.timeout", "site.max_bytes", "color", "theme",
+        "puppet.environment", "http.connect_timeout", "http.timeout", "site.max_bytes", "color", "theme", "bus.brokers", "bus.tls", "bus.user",
+        "bus.password", "bus.vhost", "bus.collective", "bus.heartbeat", "bus.connect_timeout",
+        "security.allow", "security.privileged", "security.policy_file", "security.clock_skew",
+        "rpc.ttl", "rpc.timeout", "rpc.discovery_timeout", "puppet.command", "puppet.lastrunfile",
+        "puppet.lastrunreport", "puppet.agent_catalog_run_lockfile",
+        "puppet.agent_disabled_lockfile", "puppet.pidfile", "log",
     };
     struct config *cfg = config_new(CONFIG_CHOIR);
     struct choir_error err;
@@ -124,7 +129,7 @@ static void test_key_table(void **state)
 
         assert_string_equal(k->name, names[i]);
         assert_true(k->help && *k->help);
-        assert_true(k->programs & (1u << CONFIG_CHOIR));
+        assert_true(k->programs & ((1u << CONFIG_CHOIR) | (1u << CONFIG_CHOIRD)));
         if (k->def)   /* every declared default passes its own validation */
             assert_int_equal(config_set(cfg, k->name, k->def, CONFIG_SRC_DEFAULT, NULL, &err), 0);
     }
@@ -581,6 +586,32 @@ static void test_certname_and_environment(void **state)
     config_free(cfg);
 }
 
+static void test_bus_and_security_values(void **state)
+{
+    struct config *cfg = config_new(CONFIG_CHOIRD);
+    struct choir_error err;
+
+    (void)state;
+    assert_string_equal(config_get(cfg, "bus.brokers"), "puppet:5671");
+    assert_int_equal(config_get_bool(cfg, "bus.tls"), 1);
+    assert_string_equal(config_get(cfg, "security.allow"), "\\.mcollective$");
+    assert_int_equal(config_set(cfg, "bus.brokers", "mq1:5671, mq2:5671,[::1]:5671", CONFIG_SRC_FLAG,
+                                "--b", &err), 0);
+    assert_int_equal(config_set(cfg, "bus.brokers", "mq1:5671,mq2:99999", CONFIG_SRC_FLAG, "--b", &err),
+                     -1);
+    assert_non_null(strstr(err.msg, "--b: bus.brokers: \"mq2:99999\""));
+    assert_int_equal(config_set(cfg, "bus.brokers", ",,", CONFIG_SRC_FLAG, "--b", &err), -1);
+    assert_non_null(strstr(err.msg, "must list 1 to 16 brokers"));
+    assert_int_equal(config_set(cfg, "bus.collective", "Prod-1", CONFIG_SRC_FLAG, "--c", &err), -1);
+    assert_non_null(strstr(err.msg, "is not a collective name"));
+    assert_int_equal(config_set(cfg, "security.allow", "(unclosed", CONFIG_SRC_FLAG, "--a", &err), -1);
+    assert_non_null(strstr(err.msg, "not a POSIX extended regular expression"));
+    assert_int_equal(config_set(cfg, "security.allow", "^ops-[a-z]+\\.mcollective$", CONFIG_SRC_FLAG,
+                                "--a", &err), 0);
+    assert_int_equal(config_set(cfg, "log", "journal", CONFIG_SRC_FLAG, "--log", &err), -1);
+    config_free(cfg);
+}
+
 static void test_set_unknown_key(void **state)
 {
     struct config *cfg = config_new(CONFIG_CHOIR);
@@ -823,6 +854,7 @@ int main(void)
         T(test_hostport),
         T(test_path),
         T(test_certname_and_environment),
+        T(test_bus_and_security_values),
         T(test_set_unknown_key),
         T(test_get_undeclared_aborts),
         T(test_layering),
