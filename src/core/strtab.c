@@ -37,28 +37,40 @@ void strtab_done(struct strtab *t)
     memset(t, 0, sizeof(*t));
 }
 
+/* Eight bytes at a time, then a 64-bit finaliser (MurmurHash3's fmix64):
+ * several times faster than byte-wise FNV on certnames and capability
+ * references, with the same spread. */
 static uint32_t strtab_hash(const char *s, size_t len)
 {
-    uint32_t h = 2166136261u;
+    uint64_t h = 0x9e3779b97f4a7c15ull ^ len, w;
 
-    for (size_t i = 0; i < len; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 16777619u;
+    for (; len >= 8; s += 8, len -= 8) {
+        memcpy(&w, s, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdull;
+        h ^= h >> 32;
     }
-    return h;
+    w = 0;
+    memcpy(&w, s, len);
+    h = (h ^ w) * 0xff51afd7ed558ccdull;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ull;
+    h ^= h >> 33;
+    return (uint32_t)h;
 }
 
-static uint32_t *strtab_slot(const struct strtab *t, const char *s, size_t len, uint32_t h)
+/* A slot holds (hash << 32) | (id + 1), 0 when empty, so a probe reads
+ * one array and touches a string only when the full hash matches. */
+static uint64_t *strtab_slot(const struct strtab *t, const char *s, size_t len, uint32_t h)
 {
     uint32_t mask = t->nslots - 1;
 
     for (uint32_t i = h & mask;; i = (i + 1) & mask) {
-        uint32_t id = t->slots[i];
+        uint64_t slot = t->slots[i];
+        uint32_t id = (uint32_t)slot - 1;
 
-        if (id == 0)
+        if (slot == 0)
             return &t->slots[i];
-        id--;
-        if (t->hashes[id] == h && t->lens[id] == len && memcmp(t->strs[id], s, len) == 0)
+        if ((uint32_t)(slot >> 32) == h && t->lens[id] == len && memcmp(t->strs[id], s, len) == 0)
             return &t->slots[i];
     }
 }
@@ -75,7 +87,7 @@ static void strtab_grow_slots(struct strtab *t)
 
         while (t->slots[i])
             i = (i + 1) & mask;
-        t->slots[i] = id + 1;
+        t->slots[i] = (uint64_t)t->hashes[id] << 32 | (id + 1);
     }
 }
 
@@ -102,23 +114,24 @@ static char *strtab_store(struct strtab *t, const char *s, size_t len)
 
 uint32_t strtab_find(const struct strtab *t, const char *s, size_t len)
 {
-    uint32_t *slot;
+    uint64_t *slot;
 
     if (!t->nslots)
         return STRTAB_NONE;
     slot = strtab_slot(t, s, len, strtab_hash(s, len));
-    return *slot ? *slot - 1 : STRTAB_NONE;
+    return *slot ? (uint32_t)*slot - 1 : STRTAB_NONE;
 }
 
 uint32_t strtab_intern(struct strtab *t, const char *s, size_t len)
 {
-    uint32_t h = strtab_hash(s, len), *slot;
+    uint32_t h = strtab_hash(s, len);
+    uint64_t *slot;
 
     if ((uint64_t)(t->count + 1) * 2 > t->nslots)
         strtab_grow_slots(t);
     slot = strtab_slot(t, s, len, h);
     if (*slot)
-        return *slot - 1;
+        return (uint32_t)*slot - 1;
     if (t->count == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 64;
         t->strs = xreallocarray(t->strs, t->cap, sizeof(*t->strs));
@@ -128,6 +141,6 @@ uint32_t strtab_intern(struct strtab *t, const char *s, size_t len)
     t->strs[t->count] = strtab_store(t, s, len);
     t->lens[t->count] = (uint32_t)len;
     t->hashes[t->count] = h;
-    *slot = ++t->count;
+    *slot = (uint64_t)h << 32 | ++t->count;
     return t->count - 1;
 }

@@ -19,7 +19,7 @@ struct strtab {
     uint32_t *lens;            /* id -> length */
     uint32_t *hashes;          /* id -> hash */
     uint32_t count, cap;
-    uint32_t *slots;           /* hash slots holding id + 1, 0 = empty */
+    uint64_t *slots;           /* (hash << 32) | (id + 1), 0 = empty */
     uint32_t nslots;           /* power of two */
     struct strtab_chunk *chunks;
 };
