@@ -631,11 +631,26 @@ static int check_collective(const char *v, char *why, size_t n)
     return -1;
 }
 
+/* glibc's regcomp can take gigabytes on short patterns with many nested
+ * repetitions (found by fuzz_config), so patterns are bounded first. */
+#define REGEX_MAX_LEN 256
+#define REGEX_MAX_REPEATS 8
+
 static int check_regex(const char *v, char *why, size_t n)
 {
+    size_t repeats = 0;
     regex_t re;
     char msg[200];
-    int rc = regcomp(&re, v, REG_EXTENDED | REG_NOSUB);
+    int rc;
+
+    for (const char *c = v; *c; c++)
+        repeats += *c == '*' || *c == '+' || *c == '?' || *c == '{';
+    if (strlen(v) > REGEX_MAX_LEN || repeats > REGEX_MAX_REPEATS) {
+        bad(why, n, "a pattern may have at most %d bytes and %d repetition operators (* + ? {)",
+            REGEX_MAX_LEN, REGEX_MAX_REPEATS);
+        return -1;
+    }
+    rc = regcomp(&re, v, REG_EXTENDED | REG_NOSUB);
 
     if (rc == 0) {
         regfree(&re);

@@ -91,9 +91,9 @@ static void write_user_file(char *path, const char *dir, const char *content)
 {
     FILE *f;
 
-    snprintf(path, 512, "%s/choir", dir);
+    assert_true(snprintf(path, 512, "%s/choir", dir) < 512);
     mkdir(path, 0700);
-    snprintf(path, 512, "%s/choir/choir.conf", dir);
+    assert_true(snprintf(path, 512, "%s/choir/choir.conf", dir) < 512);
     f = fopen(path, "w");
     assert_non_null(f);
     fputs(content, f);
@@ -608,6 +608,9 @@ static void test_bus_and_security_values(void **state)
     assert_non_null(strstr(err.msg, "not a POSIX extended regular expression"));
     assert_int_equal(config_set(cfg, "security.allow", "^ops-[a-z]+\\.mcollective$", CONFIG_SRC_FLAG,
                                 "--a", &err), 0);
+    assert_int_equal(config_set(cfg, "security.allow", ":puppe+++++++++++t.l", CONFIG_SRC_FLAG, "--a",
+                                &err), -1);
+    assert_non_null(strstr(err.msg, "at most 256 bytes and 8 repetition operators"));
     assert_int_equal(config_set(cfg, "log", "journal", CONFIG_SRC_FLAG, "--log", &err), -1);
     config_free(cfg);
 }
