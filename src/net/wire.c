@@ -452,6 +452,8 @@ static int wire_get_string(json_t *obj, const char *key, size_t max, const char 
 {
     json_t *v = json_object_get(obj, key);
 
+    *s = "";
+    *len = 0;
     if (!v)
         return wire_fail(err, what, "missing key \"%s\"", key);
     if (!json_is_string(v))
