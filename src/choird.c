@@ -11,8 +11,8 @@
 static const char usage[] =
     "usage: choird [--config FILE] [--foreground] [--check-config]\n"
     "\n"
-    "The choir node daemon: serves the puppet agent (status, enable, disable,\n"
-    "runonce, last_run_summary, last_run_report) over the RabbitMQ bus.\n"
+    "The choir node daemon: serves the puppet agent's status, enable and disable\n"
+    "actions over the RabbitMQ bus until SIGTERM, SIGINT or SIGHUP.\n"
     "\n"
     "  --config FILE    read FILE after /etc/choir/choird.conf\n"
     "  --foreground     stay in the foreground, log to stderr\n"

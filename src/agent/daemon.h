@@ -4,9 +4,10 @@
  * certificate; identity = puppet.certname), the Puppet paths (from the
  * puppet.* path keys when all five are set, else one `puppet config print`
  * with the configured ones on top), and the bus; then serves the `puppet`
- * agent until SIGTERM or SIGINT, after which it closes cleanly and returns
- * 0.  A lost broker connection is reconnected with backoff for as long as
- * it takes.  Every start, connection, rejection (with its reason) and
+ * agent until SIGTERM, SIGINT or SIGHUP, after which it closes cleanly and
+ * returns 0.  A lost broker connection is reconnected with backoff for as
+ * long as it takes, in attempts of a few seconds so a signal is honoured
+ * promptly.  Every start, connection, rejection (with its reason) and
  * served action is logged, to stderr or syslog (`log`).  Failures to start
  * return -1 with err (class CHOIR_EXIT_INPUT for configuration,
  * CHOIR_EXIT_SERVER for the broker). */

@@ -35,6 +35,9 @@ void netconf_init(struct netconf *nc, const struct config *cfg, const char *iden
     nc->bus.collective = config_get(cfg, "bus.collective");
     nc->bus.connect_timeout = config_get_int(cfg, "bus.connect_timeout");
     nc->bus.connection_name = identity ? "choird" : "choir";
+    /* choird retries forever in its own loop: short attempts keep it
+     * responsive to SIGTERM while the broker is away. */
+    nc->bus.reconnect_timeout = identity ? 5 : 0;
 
     security_config_init(&nc->sec);
     nc->sec.ssldir = nc->bus.ssldir;

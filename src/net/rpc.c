@@ -96,11 +96,16 @@ static char *rpc_reply_body(int statuscode, const char *statusmsg, json_t *data)
     return text;
 }
 
-static int rpc_send_reply(struct rpc_server *srv, const struct wire_transport *t,
-                          const struct wire_request *rq, const struct bus_message *msg,
-                          const char *body, struct choir_error *err)
+static const char *rpc_reply_to(const struct wire_transport *t, const struct bus_message *msg)
 {
-    const char *reply_to = t->headers.reply_to[0] ? t->headers.reply_to : msg->reply_to;
+    const char *to = t->headers.reply_to[0] ? t->headers.reply_to : msg->reply_to;
+
+    return to && *to ? to : NULL;
+}
+
+static int rpc_send_reply(struct rpc_server *srv, const char *reply_to,
+                          const struct wire_request *rq, const char *body, struct choir_error *err)
+{
     struct wire_reply rep = {0};
     struct wire_headers headers = {0};
     struct wire_signer signer = security_signer(srv->sec);
@@ -108,11 +113,6 @@ static int rpc_send_reply(struct rpc_server *srv, const struct wire_transport *t
     size_t len;
     int rc = -1;
 
-    if (!reply_to || !*reply_to) {
-        rpc_log(srv, "request %s from %s has no reply-to: not answered", rq->env.requestid,
-                rq->env.callerid);
-        return 0;
-    }
     memcpy(rep.requestid, rq->env.requestid, sizeof(rep.requestid));
     snprintf(rep.senderid, sizeof(rep.senderid), "%s", srv->identity);
     snprintf(rep.agent, sizeof(rep.agent), "%s", rq->env.agent);
@@ -167,9 +167,12 @@ int rpc_serve_one(struct rpc_server *srv, const struct bus_message *msg, struct 
         srv->rejected++;
         rpc_log(srv, "rejected request %s from %s: %s: %s", rq.env.requestid, rq.env.callerid,
                 security_verdict_name(v), reason);
+    } else if (!rpc_reply_to(&t, msg)) {
+        srv->rejected++; /* nobody could learn the outcome: do not act */
+        rpc_log(srv, "rejected request %s from %s: no reply-to", rq.env.requestid, rq.env.callerid);
     } else {
         reply = rpc_dispatch(srv, &rq);
-        rc = rpc_send_reply(srv, &t, &rq, msg, reply, err);
+        rc = rpc_send_reply(srv, rpc_reply_to(&t, msg), &rq, reply, err);
         if (rc == 0)
             srv->served++;
     }

@@ -64,7 +64,7 @@ static void status_table_row(FILE *out, const struct status_row *r, int width, t
 void status_render_table(FILE *out, const struct status_row *rows, size_t n, time_t now,
                          const struct term_style *st)
 {
-    size_t enabled = 0, applying = 0, silent = 0;
+    size_t enabled = 0, disabled = 0, applying = 0, failed = 0, silent = 0;
     int width = 4;
 
     for (size_t i = 0; i < n; i++)
@@ -73,13 +73,20 @@ void status_render_table(FILE *out, const struct status_row *rows, size_t n, tim
     fprintf(out, "%s%-*s  %-7s  %-8s  %-12s  %s%s\n", term_on(st, THEME_TITLE), width, "NODE",
             "ENABLED", "APPLYING", "LAST RUN", "MESSAGE", term_off(st));
     for (size_t i = 0; i < n; i++) {
-        status_table_row(out, &rows[i], width, now, st);
-        silent += !rows[i].answered;
-        enabled += rows[i].answered && json_is_true(json_object_get(rows[i].data, "enabled"));
-        applying += rows[i].answered && json_is_true(json_object_get(rows[i].data, "applying"));
+        const struct status_row *r = &rows[i];
+        int ok = r->answered && r->statuscode == 0;
+
+        status_table_row(out, r, width, now, st);
+        enabled += ok && json_is_true(json_object_get(r->data, "enabled"));
+        disabled += ok && json_is_false(json_object_get(r->data, "enabled"));
+        applying += ok && json_is_true(json_object_get(r->data, "applying"));
+        failed += r->answered && !ok;
+        silent += !r->answered;
     }
     fprintf(out, "\n%zu %s: %zu enabled, %zu disabled, %zu applying", n, n == 1 ? "node" : "nodes",
-            enabled, n - silent - enabled, applying);
+            enabled, disabled, applying);
+    if (failed)
+        fprintf(out, "; %s%zu answered with an error%s", term_on(st, THEME_ERROR), failed, term_off(st));
     if (silent) {
         fprintf(out, "; %s%zu did not answer%s:", term_on(st, THEME_ERROR), silent, term_off(st));
         for (size_t i = 0; i < n; i++)

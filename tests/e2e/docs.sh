@@ -55,7 +55,7 @@ assert_exit 0 "$CHOIRD" --help
 assert_contains "$E2E_STDOUT" "usage: choird"
 assert_exit 0 "$CHOIRD" --check-config
 assert_contains "$E2E_STDOUT" "puppet.certname = "
-assert_exit 2 "$CHOIRD"
-assert_contains "$E2E_STDERR" "--check-config"
+assert_exit 2 "$CHOIRD" --no-such-option
+assert_contains "$E2E_STDERR" "choird --help"
 
 e2e_summary
