@@ -415,7 +415,7 @@ static struct status_row *fleet_rows(const struct rpc_result *res, size_t *n)
                                            res->replies[i].statusmsg, res->replies[i].data};
     for (size_t i = 0; rows && i < res->nmissing; i++)
         rows[(*n)++] = (struct status_row){res->missing[i], 0, 0, "", NULL};
-    if (rows)
+    if (rows && *n > 1)
         qsort(rows, *n, sizeof(*rows), fleet_cmp_row);
     return rows;
 }

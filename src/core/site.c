@@ -208,9 +208,11 @@ static void site_store_caps(struct site_parser *p, struct site_component *c)
     c->caps_at = (uint32_t)s->ncapids;
     c->nproduces = (uint32_t)p->produces.n;
     c->nconsumes = (uint32_t)p->consumes.n;
-    memcpy(s->capids + s->ncapids, p->produces.v, p->produces.n * sizeof(uint32_t));
+    if (p->produces.n)
+        memcpy(s->capids + s->ncapids, p->produces.v, p->produces.n * sizeof(uint32_t));
     s->ncapids += p->produces.n;
-    memcpy(s->capids + s->ncapids, p->consumes.v, p->consumes.n * sizeof(uint32_t));
+    if (p->consumes.n)
+        memcpy(s->capids + s->ncapids, p->consumes.v, p->consumes.n * sizeof(uint32_t));
     s->ncapids += p->consumes.n;
 }
 
@@ -308,7 +310,8 @@ static int site_parse_app(struct site_parser *p, struct site_app *app, uint32_t 
     p->at.comp = NULL;
     if (r < 0)
         return -1;
-    qsort(app->comps, app->ncomps, sizeof(*app->comps), site_cmp_component);
+    if (app->ncomps > 1)
+        qsort(app->comps, app->ncomps, sizeof(*app->comps), site_cmp_component);
     p->site->ncomps += app->ncomps;
     return 0;
 }
@@ -345,7 +348,8 @@ static int site_parse_apps(struct site_parser *p)
     p->at.app = NULL;
     if (r < 0)
         return -1;
-    qsort(s->apps, s->napps, sizeof(*s->apps), site_cmp_app);
+    if (s->napps > 1)
+        qsort(s->apps, s->napps, sizeof(*s->apps), site_cmp_app);
     return 0;
 }
 
@@ -499,5 +503,5 @@ const struct site_app *site_find_app(const struct site *s, const char *name)
 {
     struct site_app key = {.name = name};
 
-    return bsearch(&key, s->apps, s->napps, sizeof(*s->apps), site_cmp_app);
+    return s->napps ? bsearch(&key, s->apps, s->napps, sizeof(*s->apps), site_cmp_app) : NULL;
 }

@@ -339,7 +339,8 @@ static void rpc_list_missing(const struct rpc_pending *p, struct rpc_result *res
         res->missing = xreallocarray(res->missing, res->nmissing + 1, sizeof(*res->missing));
         res->missing[res->nmissing++] = xstrdup(p->o->nodes[i]);
     }
-    qsort(res->missing, res->nmissing, sizeof(*res->missing), rpc_cmp_str);
+    if (res->nmissing > 1)
+        qsort(res->missing, res->nmissing, sizeof(*res->missing), rpc_cmp_str);
 }
 
 /* After a lost connection: reconnect, and send an idempotent call again
