@@ -7,6 +7,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 . "$HERE/rabbitmq.sh"
+. "$HERE/sandbox.sh"
 
 CHOIR=${1:?usage: bus_status.sh CHOIR CHOIRD}
 CHOIRD=${2:?usage: bus_status.sh CHOIR CHOIRD}
@@ -19,48 +20,13 @@ export HOME=$E2E_TMP/home CHOIR_SYSTEM_CONFIG=""
 unset CHOIR_CONFIG XDG_CONFIG_HOME
 mkdir -p "$HOME"
 rmq_start "$E2E_TMP/rmq" --clients "alice.mcollective bob.example.net $NODES" || e2e_die "broker did not start"
-CA=$RMQ_CA_DIR
-
-# node_conf NODE: a choird configuration with the node's own ssldir and
-# Puppet directories under $E2E_TMP/NODE.
-node_conf() {
-    local n=$1 d=$E2E_TMP/$1
-    mkdir -p "$d/var/state" "$d/run" "$d/public" "$d/conf" "$d/log" "$d/code"
-    cat > "$d/choird.conf" <<CONF
-bus.brokers = 127.0.0.1:$RMQ_TLS_PORT
-bus.vhost = $RMQ_VHOST
-puppet.ssldir = $CA/$n/ssl
-puppet.certname = $n
-puppet.lastrunfile = $d/public/last_run_summary.yaml
-puppet.lastrunreport = $d/var/state/last_run_report.yaml
-puppet.agent_catalog_run_lockfile = $d/var/state/agent_catalog_run.lock
-puppet.agent_disabled_lockfile = $d/var/state/agent_disabled.lock
-puppet.pidfile = $d/run/agent.pid
-log = stderr
-CONF
-}
-
-start_node() {
-    "$CHOIRD" --foreground --config "$E2E_TMP/$1/choird.conf" 2>>"$E2E_TMP/$1/choird.log" &
-    echo $! > "$E2E_TMP/$1/pid"
-    e2e_on_exit kill "$!"
-}
 
 node_log_has() { grep -qF -- "$2" "$E2E_TMP/$1/choird.log"; }
 
-for n in $NODES; do node_conf "$n"; start_node "$n"; done
-for n in $NODES; do
-  for _ in $(seq 100); do node_log_has "$n" "serving puppet as $n" && break; sleep 0.1; done
-done
-cat > "$E2E_TMP/alice.conf" <<CONF
-bus.brokers = 127.0.0.1:$RMQ_TLS_PORT
-bus.vhost = $RMQ_VHOST
-puppet.ssldir = $CA/alice.mcollective/ssl
-puppet.certname = alice.mcollective
-rpc.discovery_timeout = 2
-rpc.timeout = 5
-CONF
-choir() { "$CHOIR" "$@" --config "$E2E_TMP/alice.conf"; }
+for n in $NODES; do sandbox_node "$n"; sandbox_start "$n" "$CHOIRD"; done
+for n in $NODES; do sandbox_wait "$n"; done
+sandbox_operator alice.mcollective rpc.discovery_timeout=2 rpc.timeout=5
+choir() { "$CHOIR" "$@" --config "$E2E_TMP/alice.mcollective.conf"; }
 json_lines() { $PY -c "import json,sys; d=[json.loads(l) for l in open(sys.argv[1])]; sys.exit(0 if ($1) else 1)" "$E2E_STDOUT"; }
 
 e2e_case "nodes start"
@@ -105,8 +71,8 @@ assert_exit 1 choir enable dev1.example.net
 assert_contains "$E2E_STDOUT" "dev1.example.net: failed:"
 
 e2e_case "callers the nodes refuse"
-sed -e "s/alice.mcollective/bob.example.net/g" "$E2E_TMP/alice.conf" > "$E2E_TMP/bob.conf"
-assert_exit 1 "$CHOIR" status dev3.example.net --config "$E2E_TMP/bob.conf" --timeout 2
+sandbox_operator bob.example.net
+assert_exit 1 "$CHOIR" status dev3.example.net --config "$E2E_TMP/bob.example.net.conf" --timeout 2
 assert_contains "$E2E_STDOUT" "1 did not answer: dev3.example.net"
 assert_true "dev3 logged why" node_log_has dev3.example.net "caller_not_allowed"
 
@@ -114,7 +80,7 @@ e2e_case "usage and unreachable broker"
 assert_exit 2 choir disable
 assert_contains "$E2E_STDERR" "name at least one node"
 assert_exit 2 choir status 'BAD NODE'
-sed -e "s/$RMQ_TLS_PORT/$(e2e_free_port)/" "$E2E_TMP/alice.conf" > "$E2E_TMP/nobroker.conf"
+sed -e "s/$RMQ_TLS_PORT/$(e2e_free_port)/" "$E2E_TMP/alice.mcollective.conf" > "$E2E_TMP/nobroker.conf"
 assert_exit 4 "$CHOIR" status --config "$E2E_TMP/nobroker.conf"
 assert_contains "$E2E_STDERR" "127.0.0.1"
 
