@@ -5,7 +5,8 @@
  * its size), checking every type and name and keeping what the model needs.
  * Each error message carries the JSON path of the offending value, built on
  * the way down.  Duplicate keys are rejected wherever the model reads them
- * (top level, applications, components, component fields); values under
+ * (top level, applications, component fields; a duplicate component is
+ * found when an application's components are sorted); values under
  * unknown keys are checked for syntax and skipped. */
 #include "core/site.h"
 
@@ -43,7 +44,6 @@ struct site_parser {
     struct jscan js;
     int semantic;              /* err holds a model error (not a syntax error) */
     uint32_t *app_seen;        /* names id -> 1 when used as an application name */
-    uint32_t *comp_stamp;      /* names id -> application index + 1 */
     size_t seen_cap;
     struct site_ids produces, consumes;
 };
@@ -254,21 +254,19 @@ static int site_parse_component(struct site_parser *p, struct site_component *c)
     return 0;
 }
 
-/* Marks names id as seen in `table` with `mark`; 0 if it already was. */
-static int site_mark(struct site_parser *p, uint32_t **table, uint32_t id, uint32_t mark)
+/* Marks application name `id` as seen; 0 if it already was. */
+static int site_mark_app(struct site_parser *p, uint32_t id)
 {
     if (id >= p->seen_cap) {
         size_t cap = (size_t)id * 2 + 64;
 
         p->app_seen = xreallocarray(p->app_seen, cap, sizeof(uint32_t));
-        p->comp_stamp = xreallocarray(p->comp_stamp, cap, sizeof(uint32_t));
         memset(p->app_seen + p->seen_cap, 0, (cap - p->seen_cap) * sizeof(uint32_t));
-        memset(p->comp_stamp + p->seen_cap, 0, (cap - p->seen_cap) * sizeof(uint32_t));
         p->seen_cap = cap;
     }
-    if ((*table)[id] == mark)
+    if (p->app_seen[id])
         return 0;
-    (*table)[id] = mark;
+    p->app_seen[id] = 1;
     return 1;
 }
 
@@ -282,7 +280,7 @@ static int site_cmp_app(const void *a, const void *b)
     return strcmp(((const struct site_app *)a)->name, ((const struct site_app *)b)->name);
 }
 
-static int site_parse_app(struct site_parser *p, struct site_app *app, uint32_t index)
+static int site_parse_app(struct site_parser *p, struct site_app *app)
 {
     size_t cap = 0, len;
     const char *name;
@@ -291,13 +289,11 @@ static int site_parse_app(struct site_parser *p, struct site_app *app, uint32_t 
     if (site_want(p, JSCAN_OBJECT, "an object of components") < 0 || jscan_object_begin(&p->js) < 0)
         return -1;
     while ((r = jscan_object_next(&p->js, &name, &len)) == 1) {
-        uint32_t id = strtab_intern(&p->site->names, name, len);
-
-        p->at.comp = strtab_str(&p->site->names, id);
+        /* Component names are many and unique: kept, not interned; a
+         * duplicate shows up next to its twin once they are sorted. */
+        p->at.comp = strtab_keep(&p->site->names, name, len);
         if (site_check_name(p, p->at.comp, len) < 0)
             return -1;
-        if (!site_mark(p, &p->comp_stamp, id, index + 1))
-            return site_duplicate(p, p->at.comp);
         if (app->ncomps == cap) {
             cap = cap ? cap * 2 : 4;
             app->comps = xreallocarray(app->comps, cap, sizeof(*app->comps));
@@ -312,6 +308,12 @@ static int site_parse_app(struct site_parser *p, struct site_app *app, uint32_t 
         return -1;
     if (app->ncomps > 1)
         qsort(app->comps, app->ncomps, sizeof(*app->comps), site_cmp_component);
+    for (uint32_t i = 1; i < app->ncomps; i++) {
+        if (strcmp(app->comps[i - 1].name, app->comps[i].name) == 0) {
+            p->at.comp = app->comps[i].name;
+            return site_fail(p, "the component appears twice in the application");
+        }
+    }
     p->site->ncomps += app->ncomps;
     return 0;
 }
@@ -332,7 +334,7 @@ static int site_parse_apps(struct site_parser *p)
         p->at.app = strtab_str(&s->names, id);
         if (site_check_name(p, p->at.app, len) < 0)
             return -1;
-        if (!site_mark(p, &p->app_seen, id, 1))
+        if (!site_mark_app(p, id))
             return site_duplicate(p, p->at.app);
         if (s->napps == cap) {
             cap = cap ? cap * 2 : 8;
@@ -342,7 +344,7 @@ static int site_parse_apps(struct site_parser *p)
         memset(&s->apps[s->napps], 0, sizeof(*s->apps));
         s->apps[s->napps].name = p->at.app;
         s->napps++;
-        if (site_parse_app(p, &s->apps[s->napps - 1], s->napps - 1) < 0)
+        if (site_parse_app(p, &s->apps[s->napps - 1]) < 0)
             return -1;
     }
     p->at.app = NULL;
@@ -452,7 +454,6 @@ int site_parse(struct site **out, const char *buf, size_t len, const char *origi
     }
     jscan_done(&p.js);
     free(p.app_seen);
-    free(p.comp_stamp);
     free(p.produces.v);
     free(p.consumes.v);
     if (rc < 0) {

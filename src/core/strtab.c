@@ -1,6 +1,6 @@
 /* strtab.c - see strtab.h.  Strings live in 64 KiB chunks (larger strings
- * get a chunk of their own), so interning 100,000 names costs a handful of
- * allocations. */
+ * get a chunk of their own), each preceded by its 32-bit length, so
+ * interning 100,000 names costs a handful of allocations. */
 #include "core/strtab.h"
 
 #include <stdlib.h>
@@ -31,15 +31,11 @@ void strtab_done(struct strtab *t)
         c = next;
     }
     free(t->strs);
-    free(t->lens);
-    free(t->hashes);
     free(t->slots);
     memset(t, 0, sizeof(*t));
 }
 
-/* Eight bytes at a time, then a 64-bit finaliser (MurmurHash3's fmix64):
- * several times faster than byte-wise FNV on certnames and capability
- * references, with the same spread. */
+/* Eight bytes at a time, then a 64-bit finaliser (MurmurHash3's fmix64). */
 static uint32_t strtab_hash(const char *s, size_t len)
 {
     uint64_t h = 0x9e3779b97f4a7c15ull ^ len, w;
@@ -58,46 +54,62 @@ static uint32_t strtab_hash(const char *s, size_t len)
     return (uint32_t)h;
 }
 
-/* A slot holds (hash << 32) | (id + 1), 0 when empty, so a probe reads
- * one array and touches a string only when the full hash matches. */
-static uint64_t *strtab_slot(const struct strtab *t, const char *s, size_t len, uint32_t h)
+static uint32_t strtab_stored_len(const char *str)
+{
+    uint32_t len;
+
+    memcpy(&len, str - sizeof(len), sizeof(len));
+    return len;
+}
+
+uint32_t strtab_len(const struct strtab *t, uint32_t id)
+{
+    return strtab_stored_len(t->strs[id]);
+}
+
+static struct strtab_slot *strtab_slot(const struct strtab *t, const char *s, size_t len, uint32_t h)
 {
     uint32_t mask = t->nslots - 1;
 
     for (uint32_t i = h & mask;; i = (i + 1) & mask) {
-        uint64_t slot = t->slots[i];
-        uint32_t id = (uint32_t)slot - 1;
+        struct strtab_slot *slot = &t->slots[i];
 
-        if (slot == 0)
-            return &t->slots[i];
-        if ((uint32_t)(slot >> 32) == h && t->lens[id] == len && memcmp(t->strs[id], s, len) == 0)
-            return &t->slots[i];
+        if (!slot->str)
+            return slot;
+        if (slot->hash == h && strtab_stored_len(slot->str) == len && memcmp(slot->str, s, len) == 0)
+            return slot;
     }
 }
 
 static void strtab_grow_slots(struct strtab *t)
 {
-    uint32_t n = t->nslots ? t->nslots * 2 : 64;
+    struct strtab_slot *old = t->slots;
+    uint32_t n = t->nslots ? t->nslots * 2 : 64, oldn = t->nslots;
 
-    free(t->slots);
     t->slots = xcalloc(n, sizeof(*t->slots));
     t->nslots = n;
-    for (uint32_t id = 0; id < t->count; id++) {
-        uint32_t mask = n - 1, i = t->hashes[id] & mask;
+    for (uint32_t k = 0; k < oldn; k++) {
+        uint32_t i = old[k].hash & (n - 1);
 
-        while (t->slots[i])
-            i = (i + 1) & mask;
-        t->slots[i] = (uint64_t)t->hashes[id] << 32 | (id + 1);
+        if (!old[k].str)
+            continue;
+        while (t->slots[i].str)
+            i = (i + 1) & (n - 1);
+        t->slots[i] = old[k];
     }
+    free(old);
 }
 
+/* Copies s into a chunk after its length; returns the string. */
 static char *strtab_store(struct strtab *t, const char *s, size_t len)
 {
     struct strtab_chunk *c = t->chunks;
+    uint32_t len32 = (uint32_t)len;
+    size_t need = sizeof(len32) + len + 1;
     char *p;
 
-    if (!c || c->size - c->used < len + 1) {
-        size_t size = len + 1 > STRTAB_CHUNK ? len + 1 : STRTAB_CHUNK;
+    if (!c || c->size - c->used < need) {
+        size_t size = need > STRTAB_CHUNK ? need : STRTAB_CHUNK;
 
         c = xmalloc(sizeof(*c) + size);
         c->used = 0;
@@ -106,41 +118,44 @@ static char *strtab_store(struct strtab *t, const char *s, size_t len)
         t->chunks = c;
     }
     p = c->data + c->used;
+    memcpy(p, &len32, sizeof(len32));
+    p += sizeof(len32);
     memcpy(p, s, len);
     p[len] = '\0';
-    c->used += len + 1;
+    c->used += need;
     return p;
+}
+
+const char *strtab_keep(struct strtab *t, const char *s, size_t len)
+{
+    return strtab_store(t, s, len);
 }
 
 uint32_t strtab_find(const struct strtab *t, const char *s, size_t len)
 {
-    uint64_t *slot;
+    struct strtab_slot *slot;
 
     if (!t->nslots)
         return STRTAB_NONE;
     slot = strtab_slot(t, s, len, strtab_hash(s, len));
-    return *slot ? (uint32_t)*slot - 1 : STRTAB_NONE;
+    return slot->str ? slot->id : STRTAB_NONE;
 }
 
 uint32_t strtab_intern(struct strtab *t, const char *s, size_t len)
 {
     uint32_t h = strtab_hash(s, len);
-    uint64_t *slot;
+    struct strtab_slot *slot;
 
     if ((uint64_t)(t->count + 1) * 2 > t->nslots)
         strtab_grow_slots(t);
     slot = strtab_slot(t, s, len, h);
-    if (*slot)
-        return (uint32_t)*slot - 1;
+    if (slot->str)
+        return slot->id;
     if (t->count == t->cap) {
         t->cap = t->cap ? t->cap * 2 : 64;
         t->strs = xreallocarray(t->strs, t->cap, sizeof(*t->strs));
-        t->lens = xreallocarray(t->lens, t->cap, sizeof(*t->lens));
-        t->hashes = xreallocarray(t->hashes, t->cap, sizeof(*t->hashes));
     }
     t->strs[t->count] = strtab_store(t, s, len);
-    t->lens[t->count] = (uint32_t)len;
-    t->hashes[t->count] = h;
-    *slot = (uint64_t)h << 32 | ++t->count;
-    return t->count - 1;
+    *slot = (struct strtab_slot){t->strs[t->count], h, t->count};
+    return t->count++;
 }
