@@ -25,6 +25,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 . "$HERE/rabbitmq.sh"
+. "$HERE/sandbox.sh"
 
 [ $# -eq 3 ] || { echo "usage: $0 PATH_TO_CHOIR PATH_TO_CHOIRD PATH_TO_bus_attack" >&2; exit 2; }
 CHOIR=$1
@@ -49,28 +50,10 @@ echo "# broker started in ${RMQ_START_SECONDS}s (TLS $RMQ_TLS_PORT)"
 
 # ---- nodes -------------------------------------------------------------------
 
-node_conf() {
-    local n=$1 d=$E2E_TMP/$1
-    mkdir -p "$d/var/state" "$d/run" "$d/public"
-    cat >"$d/choird.conf" <<CONF
-bus.brokers = 127.0.0.1:$RMQ_TLS_PORT
-bus.vhost = $RMQ_VHOST
-puppet.ssldir = $CA/$n/ssl
-puppet.certname = $n
-puppet.lastrunfile = $d/public/last_run_summary.yaml
-puppet.lastrunreport = $d/var/state/last_run_report.yaml
-puppet.agent_catalog_run_lockfile = $d/var/state/agent_catalog_run.lock
-puppet.agent_disabled_lockfile = $d/var/state/agent_disabled.lock
-puppet.pidfile = $d/run/agent.pid
-log = stderr
-CONF
-}
-
 start_node() {
-    "$CHOIRD" --foreground --config "$E2E_TMP/$1/choird.conf" 2>>"$E2E_TMP/$1/choird.log" &
-    echo $! >"$E2E_TMP/$1/pid"
-    e2e_on_exit kill "$!"
-    e2e_on_exit kill -CONT "$!" # runs first: a node paused by the driver can die
+    sandbox_node "$1"
+    sandbox_start "$1" "$CHOIRD"
+    e2e_on_exit kill -CONT "$(cat "$E2E_TMP/$1/pid")" # runs first: a node paused by the driver can die
 }
 
 node_pid() { cat "$E2E_TMP/$1/pid"; }
@@ -88,19 +71,12 @@ wait_log() { # NODE TEXT SECONDS
     return 1
 }
 
-for n in $NODES; do node_conf "$n"; start_node "$n"; done
+for n in $NODES; do start_node "$n"; done
 e2e_case "nodes start"
 for n in $NODES; do assert_true "$n serves" wait_log "$n" "serving puppet as $n" 20; done
 
-cat >"$E2E_TMP/alice.conf" <<CONF
-bus.brokers = 127.0.0.1:$RMQ_TLS_PORT
-bus.vhost = $RMQ_VHOST
-puppet.ssldir = $CA/alice.mcollective/ssl
-puppet.certname = alice.mcollective
-rpc.discovery_timeout = 2
-rpc.timeout = 5
-CONF
-choir() { "$CHOIR" "$@" --config "$E2E_TMP/alice.conf"; }
+sandbox_operator alice.mcollective rpc.discovery_timeout=2 rpc.timeout=5
+choir() { "$CHOIR" "$@" --config "$E2E_TMP/alice.mcollective.conf"; }
 
 # ---- the driver ----------------------------------------------------------------
 
