@@ -54,6 +54,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/hostport.h"
 #include "core/xalloc.h"
 
 #define BUS_CHANNEL 1
@@ -245,57 +246,18 @@ static int check_queue_name(const char *name, struct choir_error *err)
     return bad_name("reply queue name", name, err);
 }
 
-static int valid_host(const char *host, int ipv6)
-{
-    const char *allowed = ipv6 ? "0123456789abcdefABCDEF:.%" :
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_";
-
-    return all_in(host, allowed);
-}
-
 /* "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 address. */
 static int parse_broker(const char *text, int default_port, struct broker *b,
                         struct choir_error *err)
 {
-    const char *host = text, *port = NULL;
-    size_t hostlen;
-    int ipv6 = 0;
+    struct hostport hp;
 
-    if (text[0] == '[') {
-        const char *close = strchr(text, ']');
-
-        if (!close || (close[1] && close[1] != ':'))
-            goto bad;
-        host = text + 1;
-        hostlen = (size_t)(close - host);
-        port = close[1] ? close + 2 : NULL;
-        ipv6 = 1;
-    } else if (strchr(text, ':') && strchr(text, ':') == strrchr(text, ':')) {
-        port = strchr(text, ':') + 1;
-        hostlen = (size_t)(port - 1 - text);
-    } else {
-        hostlen = strlen(text);
-        ipv6 = strchr(text, ':') != NULL;
-    }
-    if (hostlen == 0 || hostlen > HOST_MAX)
-        goto bad;
-    memcpy(b->host, host, hostlen);
-    b->host[hostlen] = '\0';
-    if (!valid_host(b->host, ipv6))
-        goto bad;
-    b->port = default_port;
-    if (port) {
-        char *end;
-        long v = strtol(port, &end, 10);
-
-        if (!*port || *end || strspn(port, "0123456789") != strlen(port) || v < 1 || v > 65535)
-            goto bad;
-        b->port = (int)v;
-    }
-    snprintf(b->text, sizeof(b->text), ipv6 ? "[%s]:%d" : "%s:%d", b->host, b->port);
+    if (hostport_parse(text, (unsigned)default_port, &hp) < 0)
+        return bad_name("broker (expected HOST:PORT or [IPV6]:PORT)", text, err);
+    memcpy(b->host, hp.host, sizeof(b->host));
+    b->port = (int)hp.port;
+    snprintf(b->text, sizeof(b->text), hp.ipv6 ? "[%s]:%d" : "%s:%d", b->host, b->port);
     return 0;
-bad:
-    return bad_name("broker (expected HOST:PORT or [IPV6]:PORT)", text, err);
 }
 
 /* ---- configuration -------------------------------------------------------- */

@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/hostport.h"
 #include "net/srv.h"
 
 #define PUPPET_DEFAULT_PORT 8140
@@ -236,67 +237,20 @@ static int ssl_files_init(struct ssl_files *f, const char *dir, const char *cert
 
 /* ---- servers ---------------------------------------------------------- */
 
-static int valid_host(const char *host, int ipv6)
-{
-    const char *allowed = ipv6 ? "0123456789abcdefABCDEF:.%" :
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_";
-
-    return *host && strspn(host, allowed) == strlen(host);
-}
-
-static int parse_port(const char *text, unsigned *port)
-{
-    char *end;
-    unsigned long v;
-
-    if (!*text || strspn(text, "0123456789") != strlen(text))
-        return -1;
-    v = strtoul(text, &end, 10);
-    if (v < 1 || v > 65535)
-        return -1;
-    *port = (unsigned)v;
-    return 0;
-}
-
 /* "host", "host:port", "[v6]", "[v6]:port" or a bare IPv6 address. */
 static int parse_server(const char *server, struct endpoint *ep, struct choir_error *err)
 {
-    const char *host = server, *port = NULL;
-    size_t hostlen;
-    int ipv6 = 0;
+    struct hostport hp;
+    char shown[80];
 
-    ep->port = PUPPET_DEFAULT_PORT;
-    if (server[0] == '[') {
-        const char *close = strchr(server, ']');
-
-        if (!close || (close[1] && close[1] != ':'))
-            goto bad;
-        host = server + 1;
-        hostlen = (size_t)(close - host);
-        port = close[1] ? close + 2 : NULL;
-        ipv6 = 1;
-    } else if (strchr(server, ':') && strchr(server, ':') == strrchr(server, ':')) {
-        port = strchr(server, ':') + 1;
-        hostlen = (size_t)(port - 1 - server);
-    } else {
-        hostlen = strlen(server);
-        ipv6 = strchr(server, ':') != NULL;
+    if (hostport_parse(server, PUPPET_DEFAULT_PORT, &hp) == 0) {
+        memcpy(ep->host, hp.host, sizeof(ep->host));
+        ep->port = hp.port;
+        return 0;
     }
-    if (hostlen == 0 || hostlen >= sizeof(ep->host))
-        goto bad;
-    memcpy(ep->host, host, hostlen);
-    ep->host[hostlen] = '\0';
-    if (!valid_host(ep->host, ipv6) || (port && parse_port(port, &ep->port) < 0))
-        goto bad;
-    return 0;
-bad:
-    {
-        char shown[80];
-
-        printable(shown, sizeof(shown), server, strlen(server));
-        error_set(err, CHOIR_EXIT_INPUT,
-                  "invalid server '%s': expected HOST, HOST:PORT or [IPV6]:PORT", shown);
-    }
+    printable(shown, sizeof(shown), server, strlen(server));
+    error_set(err, CHOIR_EXIT_INPUT, "invalid server '%s': expected HOST, HOST:PORT or [IPV6]:PORT",
+              shown);
     return -1;
 }
 
