@@ -15,6 +15,7 @@
 #include "core/file.h"
 #include "core/kvfile.h"
 #include "core/names.h"
+#include "core/utf8.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -224,7 +225,7 @@ static int has_control(const char *s)
  * hold SHOW_BUF bytes. */
 static const char *show(const char *s, char *buf)
 {
-    int utf8 = kvfile_utf8_valid(s, strlen(s));
+    int utf8 = utf8_valid(s, strlen(s));
     size_t o = 0, i;
 
     buf[o++] = '"';
@@ -563,7 +564,7 @@ static char *check_value(const struct config_def *d, const char *v, char *why, s
 
     if (!*v)
         return bad(why, n, "value is empty");
-    if (!kvfile_utf8_valid(v, strlen(v)))
+    if (!utf8_valid(v, strlen(v)))
         return bad(why, n, "value is not valid UTF-8");
     out = check_type(&d->key, v, why, n);
     if (out && d->check && d->check(out, why, n) < 0) {

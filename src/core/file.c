@@ -62,3 +62,15 @@ int file_read(const char *path, size_t max_bytes, char **buf, size_t *len)
     *len = used;
     return 0;
 }
+
+int file_readable(const char *path)
+{
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), e;
+
+    if (fd < 0)
+        return errno;
+    e = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) ? EISDIR : 0;
+    close(fd);
+    return e;
+}

@@ -12,4 +12,9 @@
 
 int file_read(const char *path, size_t max_bytes, char **buf, size_t *len);
 
+/* 0 when path opens for reading and is not a directory, else the errno
+ * value (EISDIR for a directory): lets callers name an unreadable file
+ * before a library fails on it with vaguer words. */
+int file_readable(const char *path);
+
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
 #include "core/xalloc.h"
 
 void jscan_init(struct jscan *js, const char *buf, size_t len)
@@ -258,32 +259,6 @@ static int jscan_escape(struct jscan *js, size_t *n)
     return 0;
 }
 
-/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80), 0 if invalid. */
-static size_t jscan_utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned c = p[0], cp, min;
-    size_t more;
-
-    if (c >= 0xC2 && c <= 0xDF)
-        more = 1, cp = c & 0x1F, min = 0x80;
-    else if (c >= 0xE0 && c <= 0xEF)
-        more = 2, cp = c & 0x0F, min = 0x800;
-    else if (c >= 0xF0 && c <= 0xF4)
-        more = 3, cp = c & 0x07, min = 0x10000;
-    else
-        return 0;
-    if ((size_t)(end - p) <= more)
-        return 0;
-    for (size_t i = 1; i <= more; i++) {
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-        cp = cp << 6 | (p[i] & 0x3F);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-        return 0;
-    return more + 1;
-}
-
 int jscan_string(struct jscan *js, const char **s, size_t *len)
 {
     size_t n = 0;
@@ -307,7 +282,7 @@ int jscan_string(struct jscan *js, const char **s, size_t *len)
         } else if ((unsigned char)*js->p < 0x20) {
             return jscan_fail(js, "control character in a string");
         } else {
-            size_t u = jscan_utf8_len((const unsigned char *)js->p, (const unsigned char *)js->end);
+            size_t u = utf8_char_len((const unsigned char *)js->p, (const unsigned char *)js->end);
 
             if (u == 0)
                 return jscan_fail(js, "invalid UTF-8 in a string");

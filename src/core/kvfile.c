@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/utf8.h"
+
 struct kvfile_lexer {
     const char *origin;
     unsigned line;
@@ -25,37 +27,6 @@ void kvfile_fail(struct choir_error *err, const char *origin, unsigned line, con
         error_set(err, CHOIR_EXIT_INPUT, "%s:%u: %s", origin, line, why);
     else
         error_set(err, CHOIR_EXIT_INPUT, "%s: %s", origin, why);
-}
-
-int kvfile_utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s, *end = p + len;
-
-    while (p < end) {
-        unsigned c = *p++, cp, min;
-        size_t more;
-
-        if (c < 0x80)
-            continue;
-        if (c >= 0xC2 && c <= 0xDF)
-            more = 1, cp = c & 0x1F, min = 0x80;
-        else if (c >= 0xE0 && c <= 0xEF)
-            more = 2, cp = c & 0x0F, min = 0x800;
-        else if (c >= 0xF0 && c <= 0xF4)
-            more = 3, cp = c & 0x07, min = 0x10000;
-        else
-            return 0;
-        if ((size_t)(end - p) < more)
-            return 0;
-        for (; more; more--, p++) {
-            if ((*p & 0xC0) != 0x80)
-                return 0;
-            cp = cp << 6 | (*p & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return 0;
-    }
-    return 1;
 }
 
 static char *kvfile_skip_blank(char *s)
@@ -133,7 +104,7 @@ static int kvfile_feed(struct kvfile_lexer *lx, const char *p, size_t len)
     }
     if (memchr(p, '\0', len))
         return kvfile_lex_fail(lx, "contains a NUL byte");
-    if (!kvfile_utf8_valid(p, len))
+    if (!utf8_valid(p, len))
         return kvfile_lex_fail(lx, "invalid UTF-8");
     memcpy(line, p, len);
     line[len] = '\0';

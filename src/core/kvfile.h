@@ -28,7 +28,4 @@ int kvfile_parse(const char *buf, size_t len, const char *origin, kvfile_fn *fn,
 void kvfile_fail(struct choir_error *err, const char *origin, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
-/* True when s[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
-int kvfile_utf8_valid(const char *s, size_t len);
-
 #endif

@@ -54,6 +54,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "core/hostport.h"
 #include "core/xalloc.h"
 
@@ -266,18 +267,10 @@ static int parse_broker(const char *text, int default_port, struct broker *b,
 static int check_readable(const struct bus *bus, const char *path, const char *rel,
                           struct choir_error *err)
 {
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    int e;
+    int e = file_readable(path);
 
-    if (fd >= 0) {
-        e = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) ? EISDIR : 0;
-        close(fd);
-        if (!e)
-            return 0;
-    } else {
-        e = errno;
-    }
+    if (!e)
+        return 0;
     error_set(err, CHOIR_EXIT_SERVER, "ssldir %s: %s: %s", bus->ssldir, rel, strerror(e));
     return -1;
 }

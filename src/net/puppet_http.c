@@ -37,6 +37,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "core/hostport.h"
 #include "net/srv.h"
 
@@ -163,18 +164,10 @@ static int check_certname(const char *certname, struct choir_error *err)
 static int check_readable(const struct ssl_files *f, const char *path, const char *rel,
                           const char *hint, struct choir_error *err)
 {
-    struct stat st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    int e;
+    int e = file_readable(path);
 
-    if (fd >= 0) {
-        e = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) ? EISDIR : 0;
-        close(fd);
-        if (!e)
-            return 0;
-    } else {
-        e = errno;
-    }
+    if (!e)
+        return 0;
     error_set(err, CHOIR_EXIT_SERVER, "ssldir %s: %s: %s%s", f->dir, rel, strerror(e), hint);
     return -1;
 }
