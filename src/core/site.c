@@ -444,6 +444,10 @@ int site_parse(struct site **out, const char *buf, size_t len, const char *origi
 
     *out = NULL;
     p.site = site_new(origin);
+    /* A capability reference costs 20 to 40 bytes of JSON; a node is
+     * named by ten components or so.  Right-sizing saves the rehashes. */
+    strtab_reserve(&p.site->caps, (uint32_t)(len / 128 < (1u << 24) ? len / 128 : (1u << 24)));
+    strtab_reserve(&p.site->nodes, (uint32_t)(len / 2048 < (1u << 20) ? len / 2048 : (1u << 20)));
     jscan_init(&p.js, buf, len);
     rc = site_parse_top(&p);
     if (rc < 0 && !p.semantic) {

@@ -81,10 +81,10 @@ static struct strtab_slot *strtab_slot(const struct strtab *t, const char *s, si
     }
 }
 
-static void strtab_grow_slots(struct strtab *t)
+static void strtab_resize(struct strtab *t, uint32_t n)
 {
     struct strtab_slot *old = t->slots;
-    uint32_t n = t->nslots ? t->nslots * 2 : 64, oldn = t->nslots;
+    uint32_t oldn = t->nslots;
 
     t->slots = xcalloc(n, sizeof(*t->slots));
     t->nslots = n;
@@ -98,6 +98,21 @@ static void strtab_grow_slots(struct strtab *t)
         t->slots[i] = old[k];
     }
     free(old);
+}
+
+static void strtab_grow_slots(struct strtab *t)
+{
+    strtab_resize(t, t->nslots ? t->nslots * 2 : 64);
+}
+
+void strtab_reserve(struct strtab *t, uint32_t count)
+{
+    uint32_t n = 64;
+
+    while (n < count * 2 && n < (1u << 30))
+        n *= 2;
+    if (n > t->nslots)
+        strtab_resize(t, n);
 }
 
 /* Copies s into a chunk after its length; returns the string. */

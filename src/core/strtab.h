@@ -35,6 +35,10 @@ struct strtab {
 void strtab_init(struct strtab *t);
 void strtab_done(struct strtab *t);
 
+/* Sizes the table for about `count` strings at once, saving the rehashes
+ * of growing to it one doubling at a time. */
+void strtab_reserve(struct strtab *t, uint32_t count);
+
 /* The id of s[0..len), inserting it if new. */
 uint32_t strtab_intern(struct strtab *t, const char *s, size_t len);
 /* A copy of s[0..len) that lives as long as t, without interning it (no
