@@ -181,8 +181,8 @@ int daemon_run(const struct config *cfg, const struct daemon_opts *opts, struct 
         rc = -1;
     } else {
         daemon_loop(&d);
-        daemon_log(&d, "stopping on signal %d: served %lu, rejected %lu", (int)daemon_stop,
-                   d.srv.served, d.srv.rejected);
+        daemon_log(&d, "stopping on signal %d: served %lu, rejected %lu, dropped %lu oversized",
+                   (int)daemon_stop, d.srv.served, d.srv.rejected, bus_dropped_count(d.bus));
     }
     bus_free(d.bus);
     security_free(d.sec);

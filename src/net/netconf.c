@@ -38,6 +38,10 @@ void netconf_init(struct netconf *nc, const struct config *cfg, const char *iden
     /* choird retries forever in its own loop: short attempts keep it
      * responsive to SIGTERM while the broker is away. */
     nc->bus.reconnect_timeout = identity ? 5 : 0;
+    /* Nothing larger than one wire document can be a valid request: the
+     * node drops it unread instead of buffering up to the bus default. */
+    if (identity)
+        nc->bus.max_body = WIRE_MAX_BYTES;
 
     security_config_init(&nc->sec);
     nc->sec.ssldir = nc->bus.ssldir;

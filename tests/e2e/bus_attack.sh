@@ -193,10 +193,11 @@ for n in $NODES; do
     for _ in $(seq 100); do node_alive "$n" || break; sleep 0.1; done
     assert_true "$n exits on SIGTERM" bash -c "! kill -0 $(node_pid "$n") 2>/dev/null"
 done
-assert_true "$TARGET rejected exactly the $EXPECTED_REJECTIONS attacks" \
-    grep -qE "stopping on signal 15: served [0-9]+, rejected $EXPECTED_REJECTIONS\$" "$LOG"
+EXPECTED_DROPPED=$(sed -n 's/^dropped //p' "$ATTACK_EXPECT")
+assert_true "$TARGET rejected exactly the $EXPECTED_REJECTIONS attacks and dropped the $EXPECTED_DROPPED oversized" \
+    grep -qE "stopping on signal 15: served [0-9]+, rejected $EXPECTED_REJECTIONS, dropped $EXPECTED_DROPPED oversized\$" "$LOG"
 assert_true "$OTHER rejected nothing" \
-    grep -qE "stopping on signal 15: served [0-9]+, rejected 0\$" "$(node_log "$OTHER")"
+    grep -qE "stopping on signal 15: served [0-9]+, rejected 0, dropped 0 oversized\$" "$(node_log "$OTHER")"
 for n in $NODES; do
     assert_true "$n: no sanitizer report" no_sanitizer_report "$(node_log "$n")"
 done
