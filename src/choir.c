@@ -18,6 +18,7 @@
 #include "core/plan.h"
 #include "core/site.h"
 #include "net/netconf.h"
+#include "net/puppet_ca.h"
 #include "net/puppet_http.h"
 #include "net/rpc.h"
 #include "ui/plan_render.h"
@@ -36,6 +37,7 @@ static int cmd_status(int argc, char **argv);
 static int cmd_enable(int argc, char **argv);
 static int cmd_disable(int argc, char **argv);
 static int cmd_config(int argc, char **argv);
+static int cmd_request_cert(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
 static int cmd_version(int argc, char **argv);
 
@@ -45,6 +47,7 @@ static const struct command commands[] = {
     {"disable", cmd_disable, "disable the Puppet agent on nodes, with a message"},
     {"enable", cmd_enable, "enable the Puppet agent on nodes"},
     {"config", cmd_config, "show the effective configuration and where each value comes from"},
+    {"request-cert", cmd_request_cert, "get your certificate from the Puppet CA (key, request, wait for signing)"},
     {"help", cmd_help, "show this help, or a command's help"},
     {"version", cmd_version, "print the version"},
 };
@@ -84,7 +87,7 @@ static void print_usage(FILE *out)
 {
     fputs("usage: choir COMMAND [OPTIONS]\n\nchoir runs Puppet site plans group by group. Commands:\n", out);
     for (size_t i = 0; i < NCOMMANDS; i++)
-        fprintf(out, "  %-9s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fputs("\n'choir COMMAND --help' shows a command's options; docs/ and choir(1) have the rest.\n"
           "Configuration: /etc/choir/choir.conf, ~/.config/choir/choir.conf, --config FILE,\n"
           "CHOIR_* environment variables; flags win (docs/configuration.md).\n\n",
@@ -538,6 +541,108 @@ static int cmd_config(int argc, char **argv)
     }
     config_free(cfg);
     return CHOIR_EXIT_OK;
+}
+
+/* ---- request-cert ------------------------------------------------------ */
+
+static const char request_cert_usage[] =
+    "usage: choir request-cert [--ca HOST[:PORT]] [--certname NAME] [--ssldir DIR]\n"
+    "                          [--wait SECONDS] [--config FILE]\n"
+    "\n"
+    "Gets your certificate from the Puppet CA the way 'puppet agent' does: saves\n"
+    "the CA certificate (first contact: check the SHA-256 fingerprint shown), makes\n"
+    "a private key (0600) and a certificate request, submits it and waits for the\n"
+    "CA admin to sign it ('puppetserver ca sign --certname NAME').  Existing keys and\n"
+    "certificates are never overwritten; a key without a certificate means an\n"
+    "earlier run is waiting, and this run resumes it.\n"
+    "\n"
+    "  --ca HOST[:PORT]  the Puppet CA (default: puppet.server, then the SRV record\n"
+    "                    _x-puppet-ca._tcp.DOMAIN, then puppet:8140)\n"
+    "  --certname NAME   the name to request (puppet.certname, default USER.mcollective)\n"
+    "  --ssldir DIR      Puppet ssldir to fill (puppet.ssldir)\n"
+    "  --wait SECONDS    how long to wait for the signature (default 120; 0: check once)\n"
+    "  --config FILE     read FILE after the system and user configuration\n";
+
+enum { OPT_CA = 320, OPT_WAIT };
+
+struct request_cert_args {
+    struct cmdline cl;
+    const char *ca;
+    long wait;
+};
+
+static int request_cert_parse_args(int argc, char **argv, struct request_cert_args *a)
+{
+    static const struct option opts[] = {
+        {"ca", required_argument, NULL, OPT_CA},
+        {"certname", required_argument, NULL, OPT_CERTNAME},
+        {"ssldir", required_argument, NULL, OPT_SSLDIR},
+        {"wait", required_argument, NULL, OPT_WAIT},
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+    };
+    const char *cmd = "request-cert";
+    uint32_t n;
+    int c;
+
+    opterr = 0;
+    optind = 1;
+    a->wait = 120;
+    while ((c = getopt_long(argc, argv, ":", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_CA: a->ca = optarg; break;
+        case OPT_CERTNAME: cmdline_flag(&a->cl, "puppet.certname", "--certname", optarg); break;
+        case OPT_SSLDIR: cmdline_flag(&a->cl, "puppet.ssldir", "--ssldir", optarg); break;
+        case OPT_WAIT:
+            if (strcmp(optarg, "0") != 0 && parse_count(optarg, 86400, &n) < 0)
+                return usage_error(cmd, "--wait: \"%s\" is not a number of seconds from 0 to 86400", optarg);
+            a->wait = strcmp(optarg, "0") == 0 ? 0 : (long)n;
+            break;
+        case OPT_CONFIG: a->cl.config_file = optarg; break;
+        case OPT_HELP: fputs(request_cert_usage, stdout); return CHOIR_EXIT_OK;
+        case ':': return usage_error(cmd, "%s needs a value", argv[optind - 1]);
+        default: return usage_error(cmd, "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return usage_error(cmd, "unexpected argument \"%s\"", argv[optind]);
+    return -1;
+}
+
+static int cmd_request_cert(int argc, char **argv)
+{
+    struct request_cert_args a = {0};
+    struct choir_error err = {0};
+    struct puppet_ca_printer pr = {stderr, isatty(STDERR_FILENO), 0};
+    struct puppet_ca_opts o;
+    struct config *cfg;
+    char cert[4096];
+    int rc = request_cert_parse_args(argc, argv, &a);
+
+    if (rc >= 0)
+        return rc;
+    if (!(cfg = load_config(&a.cl, &err)))
+        return fail(&err);
+    o = (struct puppet_ca_opts){
+        .server = a.ca ? a.ca : config_get(cfg, "puppet.server"),
+        .srv_domain = config_get(cfg, "puppet.srv_domain"),
+        .ssldir = config_get(cfg, "puppet.ssldir"),
+        .certname = config_get(cfg, "puppet.certname"),
+        .connect_timeout = config_get_int(cfg, "http.connect_timeout"),
+        .timeout = config_get_int(cfg, "http.timeout"),
+        .wait = a.wait,
+        .progress = puppet_ca_print_progress,
+        .progress_ctx = &pr,
+    };
+    rc = puppet_ca_request_cert(&o, cert, sizeof(cert), &err);
+    puppet_ca_printer_finish(&pr);
+    if (rc < 0)
+        rc = fail(&err);
+    else
+        printf("%s: certificate saved in %s\n", o.certname, cert);
+    config_free(cfg);
+    return rc;
 }
 
 static int cmd_version(int argc, char **argv)

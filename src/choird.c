@@ -11,8 +11,9 @@
 static const char usage[] =
     "usage: choird [--config FILE] [--foreground] [--check-config]\n"
     "\n"
-    "The choir node daemon: serves the puppet agent's status, enable and disable\n"
-    "actions over the RabbitMQ bus until SIGTERM, SIGINT or SIGHUP.\n"
+    "The choir node daemon: serves the puppet agent's status, enable, disable,\n"
+    "last_run_summary and last_run_report actions over the RabbitMQ bus until\n"
+    "SIGTERM, SIGINT or SIGHUP.\n"
     "\n"
     "  --config FILE    read FILE after /etc/choir/choird.conf\n"
     "  --foreground     stay in the foreground, log to stderr\n"

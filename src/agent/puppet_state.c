@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/puppet_yaml.h"
 #include "agent/validate.h"
 #include "core/file.h"
 #include "core/xalloc.h"
@@ -657,6 +658,69 @@ static int handle_enable(const struct puppet_paths *p, json_t *in, json_t *out, 
     return code;
 }
 
+/* Reads one of Puppet's YAML files; a statuscode with msg set on failure. */
+static int read_yaml(const char *path, const char *setting, bool report, json_t **doc,
+                     char *msg, size_t n)
+{
+    struct choir_error err = {0, ""};
+    int errnum = 0, rc;
+
+    *doc = NULL;
+    if (!path) {
+        msg_set(msg, n, "The %s path is not known", setting);
+        return AGENT_ABORTED;
+    }
+    rc = report ? puppet_yaml_report_file(path, NULL, doc, &err, &errnum)
+                : puppet_yaml_summary_file(path, NULL, time(NULL), doc, &err, &errnum);
+    if (rc == 0)
+        return AGENT_OK;
+    if (errnum == ENOENT)
+        msg_set(msg, n, "No %s: %s does not exist (Puppet has not completed a run yet)",
+                report ? "last run report" : "last run summary", path);
+    else
+        msg_set(msg, n, "Could not read the %s: %s", report ? "last run report" : "last run summary",
+                err.msg);
+    return AGENT_ABORTED;
+}
+
+static int handle_last_run_summary(const struct puppet_paths *p, json_t *in, json_t *out,
+                                   char *msg, size_t n)
+{
+    json_t *summary, *report;
+    char ignored[8];
+    int code = read_yaml(p->lastrunfile, "lastrunfile", false, &summary, msg, n);
+
+    if (code != AGENT_OK)
+        return code;
+    json_object_update(out, summary);
+    json_decref(summary);
+    /* type_distribution and, when asked, logs come from the report */
+    if (read_yaml(p->lastrunreport, "lastrunreport", true, &report, ignored, sizeof(ignored)) ==
+        AGENT_OK) {
+        json_object_set(out, "type_distribution", json_object_get(report, "type_distribution"));
+        if (json_is_true(json_object_get(in, "logs")))
+            json_object_set(out, "logs", json_object_get(report, "logs"));
+        json_decref(report);
+    }
+    msg_set(msg, n, "OK");
+    return AGENT_OK;
+}
+
+static int handle_last_run_report(const struct puppet_paths *p, json_t *in, json_t *out,
+                                  char *msg, size_t n)
+{
+    json_t *report;
+    int code = read_yaml(p->lastrunreport, "lastrunreport", true, &report, msg, n);
+
+    (void)in;
+    if (code != AGENT_OK)
+        return code;
+    json_object_update(out, report);
+    json_decref(report);
+    msg_set(msg, n, "OK");
+    return AGENT_OK;
+}
+
 static const struct agent_input no_inputs[] = {{NULL, AGENT_INPUT_STRING, true, 0, NULL}};
 
 static const struct agent_input disable_inputs[] = {
@@ -664,10 +728,17 @@ static const struct agent_input disable_inputs[] = {
     {NULL, AGENT_INPUT_STRING, true, 0, NULL},
 };
 
+static const struct agent_input summary_inputs[] = {
+    {"logs", AGENT_INPUT_BOOLEAN, true, 0, NULL},
+    {NULL, AGENT_INPUT_STRING, true, 0, NULL},
+};
+
 static const struct agent_action agent_actions[] = {
     {"status", handle_status, no_inputs},
     {"enable", handle_enable, no_inputs},
     {"disable", handle_disable, disable_inputs},
+    {"last_run_summary", handle_last_run_summary, summary_inputs},
+    {"last_run_report", handle_last_run_report, no_inputs},
 };
 
 static const struct agent_action *action_find(const char *name)
