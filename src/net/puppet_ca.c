@@ -30,6 +30,7 @@
 #include "core/file.h"
 #include "core/hostport.h"
 #include "core/names.h"
+#include "core/text.h"
 #include "net/srv.h"
 
 #define CA_DEFAULT_PORT 8140
@@ -89,27 +90,6 @@ struct flow {
 
 /* ---- small helpers ----------------------------------------------------- */
 
-static void copy_text(char *dst, size_t size, const char *src)
-{
-    size_t n = strnlen(src, size - 1);
-
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
-/* Outside text for a message: control bytes become spaces, cut to size. */
-static void printable(char *buf, size_t size, const char *text, size_t len)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < len && text[i] && o + 1 < size; i++) {
-        unsigned char c = (unsigned char)text[i];
-
-        buf[o++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-    }
-    buf[o] = '\0';
-}
-
 static void emit(const struct flow *f, struct puppet_ca_event ev)
 {
     if (!f->o->progress)
@@ -168,7 +148,7 @@ static int make_dir(const char *path, mode_t mode, struct choir_error *err)
     char buf[PATH_SIZE];
     struct stat st;
 
-    copy_text(buf, sizeof(buf), path);
+    text_copy(buf, sizeof(buf), path);
     for (char *s = buf + 1; *s; s++) {
         if (*s != '/')
             continue;
@@ -336,7 +316,7 @@ static void subject_text(X509_NAME *name, char *buf, size_t size)
         return;
     X509_NAME_print_ex(bio, name, 0, XN_FLAG_ONELINE & ~ASN1_STRFLGS_ESC_MSB);
     n = BIO_get_mem_data(bio, &data);
-    printable(buf, size, data, n > 0 ? (size_t)n : 0);
+    text_printable(buf, size, data, n > 0 ? (size_t)n : 0);
     BIO_free(bio);
 }
 
@@ -348,7 +328,7 @@ static void common_name(X509_NAME *name, char *buf, size_t size)
 
     buf[0] = '\0';
     if (s)
-        printable(buf, size, (const char *)ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s));
+        text_printable(buf, size, (const char *)ASN1_STRING_get0_data(s), (size_t)ASN1_STRING_length(s));
 }
 
 /* Every certificate of a PEM text; NULL when there is none. */
@@ -688,7 +668,7 @@ static void server_message(const struct reply *r, char *buf, size_t size)
         const char *msg = json_string_value(json_object_get(doc, "message"));
 
         if (msg)
-            printable(buf, size, msg, strlen(msg));
+            text_printable(buf, size, msg, strlen(msg));
         json_decref(doc);
         if (msg)
             return;
@@ -696,7 +676,7 @@ static void server_message(const struct reply *r, char *buf, size_t size)
     if (!r->len)
         return;
     text = r->buf + strspn(r->buf, " \t\r\n");
-    printable(buf, size, text, strcspn(text, "\r\n"));
+    text_printable(buf, size, text, strcspn(text, "\r\n"));
 }
 
 /* An answer that is not the expected one, in one line. */
@@ -717,7 +697,7 @@ static void http_failed(const struct reply *r, enum choir_exit code, struct choi
 static int conn_init(struct ca_conn *c, const char *host, unsigned port, const struct puppet_ca_opts *o)
 {
     memset(c, 0, sizeof(*c));
-    copy_text(c->host, sizeof(c->host), host);
+    text_copy(c->host, sizeof(c->host), host);
     c->port = port;
     c->connect_timeout = o->connect_timeout > 0 ? o->connect_timeout : DEFAULT_CONNECT_TIMEOUT;
     c->timeout = o->timeout > 0 ? o->timeout : DEFAULT_TIMEOUT;
@@ -842,14 +822,14 @@ static int contact_discovered(struct flow *f, struct choir_error *err)
     int unreachable = 0;
 
     if (f->o->srv_domain && *f->o->srv_domain)
-        copy_text(domain, sizeof(domain), f->o->srv_domain);
+        text_copy(domain, sizeof(domain), f->o->srv_domain);
     else if (srv_host_domain(domain, sizeof(domain)) < 0)
         domain[0] = '\0';
     snprintf(name, sizeof(name), CA_SRV_PREFIX "%s", domain);
     if (!domain[0])
         snprintf(why, sizeof(why), "no DNS domain to look up " CA_SRV_PREFIX "<domain> in");
     else if (srv_lookup(name, t, SRV_MAX_TARGETS, &n, &srv_err) < 0)
-        copy_text(why, sizeof(why), srv_err.msg);
+        text_copy(why, sizeof(why), srv_err.msg);
     else if (n == 0)
         snprintf(why, sizeof(why), "no SRV record for %s", name);
     for (size_t i = 0; i < n; i++) {
@@ -877,7 +857,7 @@ static int contact_ca(struct flow *f, struct choir_error *err)
         return contact_discovered(f, err);
     if (hostport_parse(f->o->server, CA_DEFAULT_PORT, &hp) == 0)
         return contact(f, hp.host, hp.port, &unreachable, err);
-    printable(shown, sizeof(shown), f->o->server, strlen(f->o->server));
+    text_printable(shown, sizeof(shown), f->o->server, strlen(f->o->server));
     error_set(err, CHOIR_EXIT_INPUT, "invalid CA server '%s': expected HOST, HOST:PORT or "
               "[IPV6]:PORT", shown);
     return -1;
@@ -1011,7 +991,7 @@ static int check_signed(struct flow *f, X509 **cert, char *url, struct choir_err
     snprintf(path, sizeof(path), CA_API "/certificate/%s", f->o->certname);
     if (http(&f->conn, "GET", path, NULL, 0, &r, err) < 0)
         return -1;
-    copy_text(url, URL_SIZE, r.url);
+    text_copy(url, URL_SIZE, r.url);
     if (r.status == 404) {
         rc = 0;
     } else if (r.status != 200) {
@@ -1128,14 +1108,14 @@ static void fetch_crl(struct flow *f)
     struct reply r = {0};
 
     if (http(&f->conn, "GET", CA_API "/certificate_revocation_list/ca", NULL, 0, &r, &e) < 0) {
-        copy_text(why, sizeof(why), e.msg);
+        text_copy(why, sizeof(why), e.msg);
     } else if (r.status != 200) {
         http_failed(&r, CHOIR_EXIT_SERVER, &e);
-        copy_text(why, sizeof(why), e.msg);
+        text_copy(why, sizeof(why), e.msg);
     } else if (!r.buf || !crls_verified(f, r.buf, r.len)) {
         snprintf(why, sizeof(why), "%s: not a CRL signed by the CA", r.url);
     } else if (write_replace(f->p.crl, 0644, r.buf, r.len, &e) < 0) {
-        copy_text(why, sizeof(why), e.msg);
+        text_copy(why, sizeof(why), e.msg);
     } else {
         emit(f, (struct puppet_ca_event){.kind = PUPPET_CA_CRL_SAVED, .path = f->p.crl});
         why[0] = '\0';
@@ -1156,7 +1136,7 @@ static int check_inputs(const struct puppet_ca_opts *o, struct choir_error *err)
         return -1;
     }
     if (!names_certname_ok(o->certname, strlen(o->certname))) {
-        printable(shown, sizeof(shown), o->certname, strlen(o->certname));
+        text_printable(shown, sizeof(shown), o->certname, strlen(o->certname));
         error_set(err, CHOIR_EXIT_INPUT, "invalid certname '%s': lowercase letters, digits, '.', "
                   "'_' and '-', not starting with '.' or '-'", shown);
         return -1;
@@ -1218,7 +1198,7 @@ int puppet_ca_request_cert(const struct puppet_ca_opts *opts, char *cert, size_t
         return -1;
     rc = run(&f, err);
     if (rc == 0 && cert && certsize)
-        copy_text(cert, certsize, f.p.cert);
+        text_copy(cert, certsize, f.p.cert);
     sk_X509_pop_free(f.cas, X509_free);
     EVP_PKEY_free(f.key);
     X509_REQ_free(f.csr);

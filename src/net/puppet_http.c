@@ -39,6 +39,7 @@
 
 #include "core/file.h"
 #include "core/hostport.h"
+#include "core/text.h"
 #include "net/srv.h"
 
 #define PUPPET_DEFAULT_PORT 8140
@@ -99,28 +100,6 @@ static void curl_init_once(void)
 
 /* ---- input checks ----------------------------------------------------- */
 
-/* Copies a string, cutting it to fit. */
-static void copy_text(char *dst, size_t size, const char *src)
-{
-    size_t n = strnlen(src, size - 1);
-
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
-/* Copies outside text into buf with control bytes replaced, for messages. */
-static void printable(char *buf, size_t size, const char *text, size_t len)
-{
-    size_t o = 0;
-
-    for (size_t i = 0; i < len && text[i] && o + 1 < size; i++) {
-        unsigned char c = (unsigned char)text[i];
-
-        buf[o++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
-    }
-    buf[o] = '\0';
-}
-
 static int check_environment(const char *env, struct choir_error *err)
 {
     size_t len = env ? strlen(env) : 0;
@@ -132,7 +111,7 @@ static int check_environment(const char *env, struct choir_error *err)
     }
     if (len <= ENVIRONMENT_MAX && strspn(env, "abcdefghijklmnopqrstuvwxyz0123456789_") == len)
         return 0;
-    printable(shown, sizeof(shown), env, len);
+    text_printable(shown, sizeof(shown), env, len);
     error_set(err, CHOIR_EXIT_INPUT,
               "invalid environment name '%s': Puppet environment names are lowercase letters, "
               "digits and '_'", shown);
@@ -155,7 +134,7 @@ static int check_certname(const char *certname, struct choir_error *err)
         if (!certname[i])
             return 0;
     }
-    printable(shown, sizeof(shown), certname, strlen(certname));
+    text_printable(shown, sizeof(shown), certname, strlen(certname));
     error_set(err, CHOIR_EXIT_INPUT, "invalid certname '%s'", shown);
     return -1;
 }
@@ -241,7 +220,7 @@ static int parse_server(const char *server, struct endpoint *ep, struct choir_er
         ep->port = hp.port;
         return 0;
     }
-    printable(shown, sizeof(shown), server, strlen(server));
+    text_printable(shown, sizeof(shown), server, strlen(server));
     error_set(err, CHOIR_EXIT_INPUT, "invalid server '%s': expected HOST, HOST:PORT or [IPV6]:PORT",
               shown);
     return -1;
@@ -587,7 +566,7 @@ static void server_message(const struct fetch *f, char *buf, size_t size, int *i
         const char *msg = json_string_value(json_object_get(doc, "message"));
 
         if (msg)
-            printable(buf, size, msg, strlen(msg));
+            text_printable(buf, size, msg, strlen(msg));
         json_decref(doc);
         return;
     }
@@ -601,7 +580,7 @@ static void server_message(const struct fetch *f, char *buf, size_t size, int *i
         text = f->buf + strspn(f->buf, " \t\r\n");
         len = strcspn(text, "\r\n");
     }
-    printable(buf, size, text, len);
+    text_printable(buf, size, text, len);
     if (*is_title)
         strip_status(buf, f->status);
 }
@@ -712,7 +691,7 @@ static int try_endpoint(const struct endpoint *ep, const struct ssl_files *files
     rc = fetch_from(&f, opts, environment, err);
     *unreachable = f.reachable_failure;
     if (url && urlsize)
-        copy_text(url, urlsize, f.url);
+        text_copy(url, urlsize, f.url);
     if (rc < 0) {
         free(f.buf);
         return -1;
@@ -741,19 +720,19 @@ static int fetch_discovered(const struct ssl_files *files, const struct puppet_h
     int unreachable = 0;
 
     if (opts->srv_domain && *opts->srv_domain)
-        copy_text(domain, sizeof(domain), opts->srv_domain);
+        text_copy(domain, sizeof(domain), opts->srv_domain);
     else if (srv_host_domain(domain, sizeof(domain)) < 0)
         domain[0] = '\0';
     snprintf(name, sizeof(name), PUPPET_SRV_PREFIX "%s", domain);
     if (!domain[0])
         snprintf(why, sizeof(why), "no DNS domain to look up " PUPPET_SRV_PREFIX "<domain> in");
     else if (srv_lookup(name, targets, SRV_MAX_TARGETS, &n, &srv_err) < 0)
-        copy_text(why, sizeof(why), srv_err.msg);
+        text_copy(why, sizeof(why), srv_err.msg);
     else if (n == 0)
         snprintf(why, sizeof(why), "no SRV record for %s", name);
 
     for (size_t i = 0; i < n; i++) {
-        copy_text(ep.host, sizeof(ep.host), targets[i].host);
+        text_copy(ep.host, sizeof(ep.host), targets[i].host);
         ep.port = targets[i].port;
         if (try_endpoint(&ep, files, opts, environment, body, len, url, urlsize, &unreachable,
                          err) == 0)
@@ -762,9 +741,9 @@ static int fetch_discovered(const struct ssl_files *files, const struct puppet_h
             return -1;   /* it answered: its answer is the result */
         if (snprintf(why, sizeof(why), "none of the %zu servers of SRV %s answered (last: %s)", n,
                      name, err->msg) >= (int)sizeof(why))
-            copy_text(why + sizeof(why) - 5, 5, "...)");
+            text_copy(why + sizeof(why) - 5, 5, "...)");
     }
-    copy_text(ep.host, sizeof(ep.host), PUPPET_FALLBACK_HOST);
+    text_copy(ep.host, sizeof(ep.host), PUPPET_FALLBACK_HOST);
     ep.port = PUPPET_DEFAULT_PORT;
     if (try_endpoint(&ep, files, opts, environment, body, len, url, urlsize, &unreachable, err) == 0)
         return 0;
