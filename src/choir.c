@@ -85,7 +85,10 @@ static void print_exit_codes(FILE *out)
 
 static void print_usage(FILE *out)
 {
-    fputs("usage: choir COMMAND [OPTIONS]\n\nchoir plans Puppet site deployments and steers the Puppet agents on the nodes. Commands:\n", out);
+    fputs("usage: choir COMMAND [OPTIONS]\n\n"
+          "choir plans Puppet site deployments and steers the Puppet agents on the nodes.\n"
+          "Commands:\n",
+          out);
     for (size_t i = 0; i < NCOMMANDS; i++)
         fprintf(out, "  %-12s %s\n", commands[i].name, commands[i].summary);
     fputs("\n'choir COMMAND --help' shows a command's options; docs/ and choir(1) have the rest.\n"
