@@ -268,36 +268,63 @@ static char *key_text(struct walk *w, const yaml_event_t *ev, int *rc)
     return out;
 }
 
-static json_t *capture_mapping(struct walk *w, size_t *budget)
+typedef int walk_key_fn(struct walk *w, const char *key, const yaml_event_t *value, void *ctx);
+
+/* Runs on_key for each entry of a mapping whose start event was read, up
+ * to and including its end; on_key must consume the value's node. */
+static int walk_entries(struct walk *w, walk_key_fn *on_key, void *ctx)
 {
-    json_t *obj = json_object();
-    yaml_event_t kev, vev;
-    int rc = 0;
-
-    while (rc == 0 && walk_next(w, &kev) == 0) {
+    for (;;) {
+        yaml_event_t kev, vev;
         char *key;
-        json_t *v;
+        int rc;
 
+        if (walk_next(w, &kev) < 0)
+            return -1;
         if (kev.type == YAML_MAPPING_END_EVENT) {
             yaml_event_delete(&kev);
-            return obj;
+            return 0;
         }
         key = key_text(w, &kev, &rc);
         yaml_event_delete(&kev);
         if (rc == 0 && (rc = walk_next(w, &vev)) == 0) {
-            v = capture(w, &vev, budget);
+            rc = on_key(w, key, &vev, ctx);
             yaml_event_delete(&vev);
-            if (!v)
-                rc = -1;
-            else if (json_object_size(obj) < SUMMARY_NODES)
-                json_object_set_new(obj, key, v);
-            else
-                json_decref(v);
         }
         free(key);
+        if (rc < 0)
+            return -1;
     }
-    json_decref(obj);
-    return NULL;
+}
+
+struct capture_ctx {
+    json_t *obj;
+    size_t *budget;
+};
+
+static int capture_entry(struct walk *w, const char *key, const yaml_event_t *value, void *ctx)
+{
+    struct capture_ctx *c = ctx;
+    json_t *v = capture(w, value, c->budget);
+
+    if (!v)
+        return -1;
+    if (json_object_size(c->obj) < SUMMARY_NODES)
+        json_object_set_new(c->obj, key, v);
+    else
+        json_decref(v);
+    return 0;
+}
+
+static json_t *capture_mapping(struct walk *w, size_t *budget)
+{
+    struct capture_ctx c = {json_object(), budget};
+
+    if (walk_entries(w, capture_entry, &c) < 0) {
+        json_decref(c.obj);
+        return NULL;
+    }
+    return c.obj;
 }
 
 static json_t *capture_sequence(struct walk *w, size_t *budget)
@@ -352,8 +379,6 @@ static json_t *capture_small(struct walk *w, const yaml_event_t *first)
 
 /* ---- documents ------------------------------------------------------------------- */
 
-typedef int walk_key_fn(struct walk *w, const char *key, const yaml_event_t *value, void *ctx);
-
 /* Runs on_key for each entry of the first document's top-level mapping;
  * on_key must consume the value's node.  kind names the file in errors. */
 static int walk_document(struct walk *w, const char *kind, walk_key_fn *on_key, void *ctx)
@@ -378,26 +403,7 @@ static int walk_document(struct walk *w, const char *kind, walk_key_fn *on_key, 
         }
         yaml_event_delete(&ev);
     } while (rc);
-    for (;;) {
-        yaml_event_t vev;
-        char *key;
-
-        if (walk_next(w, &ev) < 0)
-            return -1;
-        if (ev.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&ev);
-            return 0;
-        }
-        key = key_text(w, &ev, &rc);
-        yaml_event_delete(&ev);
-        if (rc == 0 && (rc = walk_next(w, &vev)) == 0) {
-            rc = on_key(w, key, &vev, ctx);
-            yaml_event_delete(&vev);
-        }
-        free(key);
-        if (rc < 0)
-            return -1;
-    }
+    return walk_entries(w, on_key, ctx);
 }
 
 void puppet_yaml_limits_default(struct puppet_yaml_limits *l)
@@ -707,9 +713,9 @@ static int event_item(struct walk *w, const yaml_event_t *item, void *ctx)
     return 0;
 }
 
-static int resource_key(struct walk *w, const char *key, const yaml_event_t *value,
-                        struct resource *res)
+static int resource_key(struct walk *w, const char *key, const yaml_event_t *value, void *ctx)
 {
+    struct resource *res = ctx;
     json_t *v;
 
     if (!strcmp(key, "events"))
@@ -723,29 +729,9 @@ static int resource_key(struct walk *w, const char *key, const yaml_event_t *val
 /* Reads one resource_statuses value (a mapping) into res. */
 static int resource_read(struct walk *w, const yaml_event_t *first, struct resource *res)
 {
-    yaml_event_t kev, vev;
-    int rc = 0;
-
     if (first->type != YAML_MAPPING_START_EVENT)
         return walk_skip(w, first);
-    while (rc == 0) {
-        char *key;
-
-        if (walk_next(w, &kev) < 0)
-            return -1;
-        if (kev.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&kev);
-            return 0;
-        }
-        key = key_text(w, &kev, &rc);
-        yaml_event_delete(&kev);
-        if (rc == 0 && (rc = walk_next(w, &vev)) == 0) {
-            rc = resource_key(w, key, &vev, res);
-            yaml_event_delete(&vev);
-        }
-        free(key);
-    }
-    return -1;
+    return walk_entries(w, resource_key, res);
 }
 
 static void count_type(struct report *r, const json_t *type)
