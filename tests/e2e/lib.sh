@@ -99,6 +99,63 @@ e2e_wait_port() {
     return 1
 }
 
+# A PID and all its descendants (a service whose helpers start sessions of
+# their own escapes a process-group kill).
+e2e_proc_tree() { # PID
+    local p
+    [ -n "$1" ] || return 0
+    echo "$1"
+    for p in $(pgrep -P "$1" 2>/dev/null); do
+        e2e_proc_tree "$p"
+    done
+}
+
+# Prints those of the given pids that are still live (not zombies).
+e2e_proc_live() { # PID...
+    local p
+    for p in "$@"; do
+        case "$(ps -o stat= -p "$p" 2>/dev/null)" in
+        "" | Z*) ;;
+        *) echo "$p" ;;
+        esac
+    done
+}
+
+# Stops PID and its descendants.  MODE: term-root sends SIGTERM to PID
+# alone (a start script that stops its children cleanly), term-all to the
+# whole tree, kill sends SIGKILL to all.  Whatever is left after SECONDS is
+# killed; "WHAT did not stop within Ns; killing it" goes to stderr then
+# (except in kill mode).
+e2e_stop_tree() { # PID MODE SECONDS WHAT
+    local pid=$1 mode=$2 seconds=$3 what=$4 pids i
+    pids=$(e2e_proc_tree "$pid")
+    [ -n "$pids" ] || return 0
+    case $mode in
+    kill) kill -KILL $pids 2>/dev/null ;;
+    term-all) kill -TERM $pids 2>/dev/null ;;
+    *) kill -TERM "$pid" 2>/dev/null ;;
+    esac
+    for ((i = 0; i < seconds * 10; i++)); do
+        [ -n "$(e2e_proc_live $pids)" ] || return 0
+        sleep 0.1
+    done
+    pids=$(e2e_proc_live $pids)
+    [ -n "$pids" ] || return 0
+    [ "$mode" = kill ] || echo "$what did not stop within ${seconds}s; killing it" >&2
+    kill -KILL $pids 2>/dev/null
+    return 0
+}
+
+# The last 25 lines of each non-empty FILE, indented, on stderr.
+e2e_log_tail() { # FILE...
+    local f
+    for f in "$@"; do
+        [ -s "$f" ] || continue
+        echo "  --- last lines of $f:" >&2
+        tail -n 25 "$f" | sed 's/^/  | /' >&2
+    done
+}
+
 e2e_case() {
     E2E_CASE=$1
 }

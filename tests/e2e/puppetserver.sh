@@ -64,57 +64,10 @@ _ps_err() {
     echo "puppetserver.sh: $*" >&2
 }
 
-_ps_log_tail() {
-    local f
-    for f in "$PS_LOG" "$PS_DIR/console.out"; do
-        [ -s "$f" ] || continue
-        echo "  --- last lines of $f:" >&2
-        tail -n 25 "$f" | sed 's/^/  | /' >&2
-    done
-}
-
 _ps_fail() {
     _ps_err "$*"
-    _ps_log_tail
+    e2e_log_tail "$PS_LOG" "$PS_DIR/console.out"
     return 1
-}
-
-# PID and all its descendants.
-_ps_tree() { # PID
-    local p
-    [ -n "$1" ] || return 0
-    echo "$1"
-    for p in $(pgrep -P "$1" 2>/dev/null); do
-        _ps_tree "$p"
-    done
-}
-
-_ps_live() { # PID...
-    local p
-    for p in "$@"; do
-        case "$(ps -o stat= -p "$p" 2>/dev/null)" in
-        "" | Z*) ;;
-        *) echo "$p" ;;
-        esac
-    done
-}
-
-# SIGTERM to the JVM (a clean Trapperkeeper shutdown), SIGKILL to whatever
-# of its tree is left after SECONDS.
-_ps_kill_tree() { # PID SECONDS
-    local pid=$1 seconds=$2 pids i
-    pids=$(_ps_tree "$pid")
-    [ -n "$pids" ] || return 0
-    kill -TERM $pids 2>/dev/null
-    for ((i = 0; i < seconds * 10; i++)); do
-        [ -n "$(_ps_live $pids)" ] || return 0
-        sleep 0.1
-    done
-    pids=$(_ps_live $pids)
-    [ -n "$pids" ] || return 0
-    _ps_err "puppetserver did not stop within ${seconds}s; killing it"
-    kill -KILL $pids 2>/dev/null
-    return 0
 }
 
 _ps_write_puppet_conf() { # AUTOSIGN...
@@ -263,7 +216,7 @@ ps_wait() {
 ps_stop() {
     local i
     [ -n "${PS_DIR:-}" ] || return 0
-    _ps_kill_tree "$(cat "$PS_DIR/server.pid" 2>/dev/null)" "$PS_STOP_TIMEOUT"
+    e2e_stop_tree "$(cat "$PS_DIR/server.pid" 2>/dev/null)" term-all "$PS_STOP_TIMEOUT" "puppetserver.sh: puppetserver"
     rm -f "$PS_DIR/server.pid"
     for ((i = 0; i < 50; i++)); do
         (exec 3<>"/dev/tcp/127.0.0.1/$PS_PORT") 2>/dev/null || return 0
@@ -275,7 +228,7 @@ ps_stop() {
 
 ps_cleanup() {
     [ -n "${PS_DIR:-}" ] || return 0
-    _ps_kill_tree "$(cat "$PS_DIR/server.pid" 2>/dev/null)" 5
+    e2e_stop_tree "$(cat "$PS_DIR/server.pid" 2>/dev/null)" term-all 5 "puppetserver.sh: puppetserver"
     rm -f "$PS_DIR/server.pid"
     return 0
 }

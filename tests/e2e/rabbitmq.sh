@@ -73,19 +73,16 @@ _rmq_err() {
     echo "rabbitmq.sh: $*" >&2
 }
 
-# The tail of the broker's log and console output, indented, on stderr.
-_rmq_log_tail() {
-    local f
-    for f in "$RMQ_LOG" "$RMQ_DIR/console.out"; do
-        [ -s "$f" ] || continue
-        echo "  --- last lines of $f:" >&2
-        tail -n 25 "$f" | sed 's/^/  | /' >&2
-    done
+# The broker's process tree (erl_child_setup and inet_gethost put
+# themselves in sessions of their own): SIGTERM to the start script, which
+# stops beam cleanly, or SIGKILL to all.
+_rmq_stop_tree() { # PID TERM|KILL SECONDS
+    e2e_stop_tree "$1" "$([ "$2" = KILL ] && echo kill || echo term-root)" "$3" "rabbitmq.sh: the broker"
 }
 
 _rmq_fail() {
     _rmq_err "$*"
-    _rmq_log_tail
+    e2e_log_tail "$RMQ_LOG" "$RMQ_DIR/console.out"
     return 1
 }
 
@@ -94,51 +91,6 @@ _rmq_alive() { # PIDFILE
     [ -s "$1" ] || return 1
     pid=$(cat "$1")
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
-}
-
-# PID and all its descendants (erl_child_setup and inet_gethost put
-# themselves in sessions of their own, so the process group is not enough).
-_rmq_tree() { # PID
-    local p
-    [ -n "$1" ] || return 0
-    echo "$1"
-    for p in $(pgrep -P "$1" 2>/dev/null); do
-        _rmq_tree "$p"
-    done
-}
-
-# Prints those of the given pids that are still live (not zombies).
-_rmq_live() { # PID...
-    local p
-    for p in "$@"; do
-        case "$(ps -o stat= -p "$p" 2>/dev/null)" in
-        "" | Z*) ;;
-        *) echo "$p" ;;
-        esac
-    done
-}
-
-# Stops the process tree of the broker: SIGTERM to the start script (it
-# stops beam cleanly) or SIGKILL to all; whatever is left after the grace
-# period is killed.
-_rmq_kill_tree() { # PID SIGNAL SECONDS
-    local pid=$1 sig=$2 seconds=$3 pids i
-    pids=$(_rmq_tree "$pid")
-    [ -n "$pids" ] || return 0
-    if [ "$sig" = KILL ]; then
-        kill -KILL $pids 2>/dev/null
-    else
-        kill -TERM "$pid" 2>/dev/null
-    fi
-    for ((i = 0; i < seconds * 10; i++)); do
-        [ -n "$(_rmq_live $pids)" ] || return 0
-        sleep 0.1
-    done
-    pids=$(_rmq_live $pids)
-    [ -n "$pids" ] || return 0
-    [ "$sig" = KILL ] || _rmq_err "the broker did not stop within ${seconds}s; killing it"
-    kill -KILL $pids 2>/dev/null
-    return 0
 }
 
 # Starts COMMAND... in DIR in a new session (a ^C meant for the test does
@@ -332,7 +284,7 @@ rmq_stop() {
     [ -n "${RMQ_DIR:-}" ] || { _rmq_err "rmq_stop: no broker started"; return 1; }
     pid=$(cat "$RMQ_DIR/broker.pid" 2>/dev/null)
     [ -n "$pid" ] || return 0
-    _rmq_kill_tree "$pid" "$sig" "$RMQ_STOP_TIMEOUT"
+    _rmq_stop_tree "$pid" "$sig" "$RMQ_STOP_TIMEOUT"
     rm -f "$RMQ_DIR/broker.pid"
     for ((i = 0; i < 50; i++)); do
         _rmq_port_closed "$RMQ_PORT" && _rmq_port_closed "$RMQ_TLS_PORT" && return 0
@@ -352,8 +304,8 @@ rmq_restart() {
 # Kills everything rmq_start started.  Safe to call more than once.
 rmq_cleanup() {
     [ -n "${RMQ_DIR:-}" ] || return 0
-    _rmq_kill_tree "$(cat "$RMQ_DIR/broker.pid" 2>/dev/null)" TERM 5
-    _rmq_kill_tree "$(cat "$RMQ_DIR/epmd.pid" 2>/dev/null)" KILL 1
+    _rmq_stop_tree "$(cat "$RMQ_DIR/broker.pid" 2>/dev/null)" TERM 5
+    _rmq_stop_tree "$(cat "$RMQ_DIR/epmd.pid" 2>/dev/null)" KILL 1
     rm -f "$RMQ_DIR/broker.pid" "$RMQ_DIR/epmd.pid"
     return 0
 }
