@@ -20,7 +20,6 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -31,6 +30,7 @@
 #include "core/hostport.h"
 #include "core/names.h"
 #include "core/text.h"
+#include "net/http_body.h"
 #include "net/srv.h"
 
 #define CA_DEFAULT_PORT 8140
@@ -70,9 +70,7 @@ struct ca_conn {
 struct reply {
     char url[URL_SIZE];
     char errbuf[CURL_ERROR_SIZE];
-    char *buf;
-    size_t len, cap;
-    int too_big, no_memory;
+    struct http_body body;
     long status;
     int unreachable;              /* could not reach the server: try the next one */
 };
@@ -482,41 +480,8 @@ static int check_cert(const struct flow *f, X509 *cert, const char *url, struct 
 
 /* ---- HTTP ------------------------------------------------------------- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result = CURLE_FAILED_INIT;
 
-static void curl_init_once(void)
-{
-    curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
-{
-    struct reply *r = userp;
-    size_t n = size * nmemb;
-
-    if (n > MAX_BODY - r->len) {
-        r->too_big = 1;
-        return 0;
-    }
-    if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 8192;
-        char *grown;
-
-        while (cap < r->len + n + 1)
-            cap *= 2;
-        if (!(grown = realloc(r->buf, cap))) {
-            r->no_memory = 1;
-            return 0;
-        }
-        r->buf = grown;
-        r->cap = cap;
-    }
-    memcpy(r->buf + r->len, data, n);
-    r->len += n;
-    r->buf[r->len] = '\0';
-    return n;
-}
 
 static int setup_curl(CURL *curl, const struct ca_conn *c, struct reply *r,
                       struct curl_slist *headers)
@@ -540,8 +505,9 @@ static int setup_curl(CURL *curl, const struct ca_conn *c, struct reply *r,
     SET(CURLOPT_HTTPHEADER, headers);
     SET(CURLOPT_USERAGENT, USER_AGENT);
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)MAX_BODY);
-    SET(CURLOPT_WRITEFUNCTION, on_body);
-    SET(CURLOPT_WRITEDATA, r);
+    r->body.max = MAX_BODY;
+    SET(CURLOPT_WRITEFUNCTION, http_body_write);
+    SET(CURLOPT_WRITEDATA, &r->body);
     SET(CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
     /* First contact: nothing to verify against yet (trust on first use,
      * the fingerprint is shown); afterwards only the Puppet CA is trusted. */
@@ -599,7 +565,7 @@ static void curl_failed(CURL *curl, const struct ca_conn *c, struct reply *r, CU
         break;
     case CURLE_WRITE_ERROR:
     case CURLE_FILESIZE_EXCEEDED:
-        if (r->no_memory)
+        if (r->body.no_memory)
             error_set(err, CHOIR_EXIT_INTERNAL, "%s: out of memory", r->url);
         else
             error_set(err, CHOIR_EXIT_SERVER, "%s: answer larger than %zu bytes", r->url, MAX_BODY);
@@ -610,7 +576,7 @@ static void curl_failed(CURL *curl, const struct ca_conn *c, struct reply *r, CU
     }
 }
 
-/* One request.  0 when an HTTP answer came (any status: r->status, r->buf);
+/* One request.  0 when an HTTP answer came (any status: r->status, r->body.buf);
  * -1 with err set when none did. */
 static int http(const struct ca_conn *c, const char *method, const char *path, const char *body,
                 size_t body_len, struct reply *r, struct choir_error *err)
@@ -653,14 +619,14 @@ done:
 
 static void reply_free(struct reply *r)
 {
-    free(r->buf);
-    r->buf = NULL;
+    free(r->body.buf);
+    r->body.buf = NULL;
 }
 
 /* The CA's own words: a JSON "message", else the first line of the body. */
 static void server_message(const struct reply *r, char *buf, size_t size)
 {
-    json_t *doc = r->len ? json_loadb(r->buf, r->len, 0, NULL) : NULL;
+    json_t *doc = r->body.len ? json_loadb(r->body.buf, r->body.len, 0, NULL) : NULL;
     const char *text;
 
     buf[0] = '\0';
@@ -673,9 +639,9 @@ static void server_message(const struct reply *r, char *buf, size_t size)
         if (msg)
             return;
     }
-    if (!r->len)
+    if (!r->body.len)
         return;
-    text = r->buf + strspn(r->buf, " \t\r\n");
+    text = r->body.buf + strspn(r->body.buf, " \t\r\n");
     text_printable(buf, size, text, strcspn(text, "\r\n"));
 }
 
@@ -735,7 +701,7 @@ static int fetch_ca(struct flow *f, struct reply *r, struct choir_error *err)
         error_prefix(err, "not a Puppet CA");
         return -1;
     }
-    if (!(f->cas = parse_certs(r->buf ? r->buf : "", r->len))) {
+    if (!(f->cas = parse_certs(r->body.buf ? r->body.buf : "", r->body.len))) {
         error_set(err, CHOIR_EXIT_SERVER, "%s: the answer holds no PEM certificate", r->url);
         return -1;
     }
@@ -946,7 +912,7 @@ static int pending_is_ours(struct flow *f, struct choir_error *err)
     snprintf(path, sizeof(path), CA_API "/certificate_request/%s", f->o->certname);
     if (http(&f->conn, "GET", path, NULL, 0, &r, err) < 0)
         return -1;
-    ours = r.status == 200 && r.buf && csr_pem_is_ours(r.buf, r.len, f->key);
+    ours = r.status == 200 && r.body.buf && csr_pem_is_ours(r.body.buf, r.body.len, f->key);
     if (!ours)
         error_set(err, CHOIR_EXIT_INPUT, "%s: the CA holds another request for %s, not for our "
                   "key %s (ask the CA admin to run 'puppetserver ca clean --certname %s', then "
@@ -996,7 +962,7 @@ static int check_signed(struct flow *f, X509 **cert, char *url, struct choir_err
         rc = 0;
     } else if (r.status != 200) {
         http_failed(&r, CHOIR_EXIT_SERVER, err);
-    } else if (!(got = parse_certs(r.buf ? r.buf : "", r.len))) {
+    } else if (!(got = parse_certs(r.body.buf ? r.body.buf : "", r.body.len))) {
         error_set(err, CHOIR_EXIT_SERVER, "%s: the answer holds no PEM certificate", r.url);
     } else {
         *cert = sk_X509_shift(got);
@@ -1112,9 +1078,9 @@ static void fetch_crl(struct flow *f)
     } else if (r.status != 200) {
         http_failed(&r, CHOIR_EXIT_SERVER, &e);
         text_copy(why, sizeof(why), e.msg);
-    } else if (!r.buf || !crls_verified(f, r.buf, r.len)) {
+    } else if (!r.body.buf || !crls_verified(f, r.body.buf, r.body.len)) {
         snprintf(why, sizeof(why), "%s: not a CRL signed by the CA", r.url);
-    } else if (write_replace(f->p.crl, 0644, r.buf, r.len, &e) < 0) {
+    } else if (write_replace(f->p.crl, 0644, r.body.buf, r.body.len, &e) < 0) {
         text_copy(why, sizeof(why), e.msg);
     } else {
         emit(f, (struct puppet_ca_event){.kind = PUPPET_CA_CRL_SAVED, .path = f->p.crl});
@@ -1145,13 +1111,7 @@ static int check_inputs(const struct puppet_ca_opts *o, struct choir_error *err)
         error_set(err, CHOIR_EXIT_INPUT, "no ssldir given (--ssldir or puppet.ssldir)");
         return -1;
     }
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_init_result != CURLE_OK) {
-        error_set(err, CHOIR_EXIT_INTERNAL, "cannot initialise libcurl: %s",
-                  curl_easy_strerror(curl_init_result));
-        return -1;
-    }
-    return 0;
+    return http_global_init(err);
 }
 
 static int run(struct flow *f, struct choir_error *err)

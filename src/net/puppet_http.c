@@ -30,7 +30,6 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +39,7 @@
 #include "core/file.h"
 #include "core/hostport.h"
 #include "core/text.h"
+#include "net/http_body.h"
 #include "net/srv.h"
 
 #define PUPPET_DEFAULT_PORT 8140
@@ -81,22 +81,14 @@ struct fetch {
     const struct endpoint *ep;
     char url[URL_SIZE];
     char errbuf[CURL_ERROR_SIZE];
-    char *buf;
-    size_t len, cap, max;
-    int too_big, no_memory;
+    struct http_body body;
     long status;
     int reachable_failure;   /* could not reach the server: try the next one */
 };
 
 /* ---- curl's global state, once per process ---------------------------- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_result = CURLE_FAILED_INIT;
 
-static void curl_init_once(void)
-{
-    curl_init_result = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
 
 /* ---- input checks ----------------------------------------------------- */
 
@@ -237,34 +229,6 @@ static void endpoint_text(const struct endpoint *ep, char *buf, size_t size)
 
 /* ---- the transfer ----------------------------------------------------- */
 
-static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
-{
-    struct fetch *f = userp;
-    size_t n = size * nmemb;
-
-    if (n > f->max - f->len) {
-        f->too_big = 1;
-        return 0;
-    }
-    if (f->len + n + 1 > f->cap) {
-        size_t cap = f->cap ? f->cap : 16384;
-        char *grown;
-
-        while (cap < f->len + n + 1)
-            cap *= 2;
-        grown = realloc(f->buf, cap);
-        if (!grown) {
-            f->no_memory = 1;
-            return 0;
-        }
-        f->buf = grown;
-        f->cap = cap;
-    }
-    memcpy(f->buf + f->len, data, n);
-    f->len += n;
-    f->buf[f->len] = '\0';
-    return n;
-}
 
 static int setup_tls(CURL *curl, const struct ssl_files *files)
 {
@@ -309,9 +273,9 @@ static int setup_request(CURL *curl, struct fetch *f, const struct puppet_http_o
     SET(CURLOPT_ERRORBUFFER, f->errbuf);
     SET(CURLOPT_HTTPHEADER, headers);
     SET(CURLOPT_USERAGENT, USER_AGENT);
-    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)f->max);
-    SET(CURLOPT_WRITEFUNCTION, on_body);
-    SET(CURLOPT_WRITEDATA, f);
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)f->body.max);
+    SET(CURLOPT_WRITEFUNCTION, http_body_write);
+    SET(CURLOPT_WRITEDATA, &f->body);
 #undef SET
     if (rc != CURLE_OK)
         return -1;
@@ -528,11 +492,11 @@ static void curl_failed(CURL *curl, struct fetch *f, CURLcode rc, struct choir_e
         break;
     case CURLE_WRITE_ERROR:
     case CURLE_FILESIZE_EXCEEDED:
-        if (f->no_memory) {
+        if (f->body.no_memory) {
             error_set(err, CHOIR_EXIT_INTERNAL, "%s: out of memory", f->url);
             break;
         }
-        error_set(err, CHOIR_EXIT_SERVER, "%s: response larger than %zu bytes", f->url, f->max);
+        error_set(err, CHOIR_EXIT_SERVER, "%s: response larger than %zu bytes", f->url, f->body.max);
         break;
     default:
         error_set(err, CHOIR_EXIT_SERVER, "%s: %s: %s", f->url, curl_easy_strerror(rc), detail);
@@ -556,7 +520,7 @@ static void strip_status(char *title, long status)
  * first line of the body; "" when there is nothing to quote. */
 static void server_message(const struct fetch *f, char *buf, size_t size, int *is_title)
 {
-    json_t *doc = f->len ? json_loadb(f->buf, f->len, 0, NULL) : NULL;
+    json_t *doc = f->body.len ? json_loadb(f->body.buf, f->body.len, 0, NULL) : NULL;
     const char *text = NULL, *end;
     size_t len = 0;
 
@@ -570,14 +534,14 @@ static void server_message(const struct fetch *f, char *buf, size_t size, int *i
         json_decref(doc);
         return;
     }
-    if (!f->len)
+    if (!f->body.len)
         return;
-    if ((text = strcasestr(f->buf, "<title>")) && (end = strcasestr(text, "</title>"))) {
+    if ((text = strcasestr(f->body.buf, "<title>")) && (end = strcasestr(text, "</title>"))) {
         text += strlen("<title>");
         len = (size_t)(end - text);
         *is_title = 1;
     } else {
-        text = f->buf + strspn(f->buf, " \t\r\n");
+        text = f->body.buf + strspn(f->body.buf, " \t\r\n");
         len = strcspn(text, "\r\n");
     }
     text_printable(buf, size, text, len);
@@ -674,7 +638,7 @@ static void fetch_init(struct fetch *f, const struct ssl_files *files, const str
     memset(f, 0, sizeof(*f));
     f->files = files;
     f->ep = ep;
-    f->max = max;
+    f->body.max = max;
 }
 
 /* Tries one endpoint; on success hands the body to the caller. */
@@ -693,15 +657,15 @@ static int try_endpoint(const struct endpoint *ep, const struct ssl_files *files
     if (url && urlsize)
         text_copy(url, urlsize, f.url);
     if (rc < 0) {
-        free(f.buf);
+        free(f.body.buf);
         return -1;
     }
-    if (!f.buf && !(f.buf = calloc(1, 1))) {
+    if (!f.body.buf && !(f.body.buf = calloc(1, 1))) {
         error_set(err, CHOIR_EXIT_INTERNAL, "%s: out of memory", f.url);
         return -1;
     }
-    *body = f.buf;
-    *len = f.len;
+    *body = f.body.buf;
+    *len = f.body.len;
     return 0;
 }
 
@@ -771,12 +735,8 @@ int puppet_fetch_environment(const struct puppet_http_opts *opts, const char *en
         return -1;
     if (ssl_files_init(&files, opts->ssldir, opts->certname, err) < 0)
         return -1;
-    pthread_once(&curl_once, curl_init_once);
-    if (curl_init_result != CURLE_OK) {
-        error_set(err, CHOIR_EXIT_INTERNAL, "cannot initialise libcurl: %s",
-                  curl_easy_strerror(curl_init_result));
+    if (http_global_init(err) < 0)
         return -1;
-    }
     if (opts->server && *opts->server)
         return try_endpoint(&ep, &files, opts, environment, body, len, url, urlsize,
                             &unreachable, err);
