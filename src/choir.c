@@ -16,12 +16,14 @@
 #include "core/error.h"
 #include "core/names.h"
 #include "core/plan.h"
+#include "core/runonce.h"
 #include "core/site.h"
 #include "net/netconf.h"
 #include "net/puppet_ca.h"
 #include "net/puppet_http.h"
 #include "net/rpc.h"
 #include "ui/plan_render.h"
+#include "ui/run_render.h"
 #include "ui/status_render.h"
 #include "ui/term.h"
 #include "ui/theme.h"
@@ -36,6 +38,7 @@ static int cmd_plan(int argc, char **argv);
 static int cmd_status(int argc, char **argv);
 static int cmd_enable(int argc, char **argv);
 static int cmd_disable(int argc, char **argv);
+static int cmd_runonce(int argc, char **argv);
 static int cmd_config(int argc, char **argv);
 static int cmd_request_cert(int argc, char **argv);
 static int cmd_help(int argc, char **argv);
@@ -46,6 +49,7 @@ static const struct command commands[] = {
     {"status", cmd_status, "ask nodes for their Puppet agent status (all nodes when none is named)"},
     {"disable", cmd_disable, "disable the Puppet agent on nodes, with a message"},
     {"enable", cmd_enable, "enable the Puppet agent on nodes"},
+    {"runonce", cmd_runonce, "run Puppet now on nodes and follow each run to its verdict"},
     {"config", cmd_config, "show the effective configuration and where each value comes from"},
     {"request-cert", cmd_request_cert, "get your certificate from the Puppet CA (key, request, wait for signing)"},
     {"help", cmd_help, "show this help, or a command's help"},
@@ -486,6 +490,197 @@ static int cmd_enable(int argc, char **argv)
 static int cmd_disable(int argc, char **argv)
 {
     return fleet_run("disable", "disable", argc, argv);
+}
+
+/* ---- runonce ------------------------------------------------------------- */
+
+static const char runonce_usage[] =
+    "usage: choir runonce [options] NODE ...\n"
+    "\n"
+    "Starts one foreground Puppet run on each NODE now (choird's run.command,\n"
+    "`puppet agent --onetime ... --job-id JOB` by default), streams every run's\n"
+    "output as it comes and ends with each node's verdict from its own signed\n"
+    "finished event.  A node that is disabled or already applying refuses.\n"
+    "  --job-id ID       the job id Puppet records in its report (default: made up)\n"
+    "  --noop            a noop run: report what would change\n"
+    "  --tags T          only resources with these tags (a,b::c)\n"
+    "  --skip-tags T     not resources with these tags\n"
+    "  --environment E   the Puppet environment to run\n"
+    "  --server HOST[:PORT]  the Puppet server to use\n"
+    "  --json            one JSON object per reply and event per line\n"
+    "  --timeout S       seconds to wait for the runonce replies (rpc.timeout)\n"
+    "  --wait S          seconds to wait for the runs to finish (default 1800)\n"
+    "  --config FILE  --color WHEN  --theme NAME\n";
+
+struct runonce_args {
+    struct cmdline cl;
+    int json;
+    const char *job_id;
+    json_t *inputs;
+    long timeout, wait;
+    char **nodes;
+    size_t nnodes;
+};
+
+enum { OPT_JOB_ID = 400, OPT_NOOP, OPT_TAGS, OPT_SKIP_TAGS, OPT_ENVIRONMENT, OPT_RSERVER, OPT_RWAIT,
+       OPT_RTIMEOUT };
+
+static const struct option runonce_options[] = {
+    {"job-id", required_argument, NULL, OPT_JOB_ID},
+    {"noop", no_argument, NULL, OPT_NOOP},
+    {"tags", required_argument, NULL, OPT_TAGS},
+    {"skip-tags", required_argument, NULL, OPT_SKIP_TAGS},
+    {"environment", required_argument, NULL, OPT_ENVIRONMENT},
+    {"server", required_argument, NULL, OPT_RSERVER},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"timeout", required_argument, NULL, OPT_RTIMEOUT},
+    {"wait", required_argument, NULL, OPT_RWAIT},
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"color", required_argument, NULL, OPT_COLOR},
+    {"theme", required_argument, NULL, OPT_THEME},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+/* The string inputs of runonce, by option. */
+static const char *runonce_input_name(int opt)
+{
+    switch (opt) {
+    case OPT_TAGS: return "tags";
+    case OPT_SKIP_TAGS: return "skip_tags";
+    case OPT_ENVIRONMENT: return "environment";
+    case OPT_RSERVER: return "server";
+    default: return NULL;
+    }
+}
+
+static int runonce_parse_args(int argc, char **argv, struct runonce_args *a)
+{
+    uint32_t t;
+    int c;
+
+    opterr = 0;
+    optind = 1;
+    a->inputs = json_object();
+    while ((c = getopt_long(argc, argv, ":", runonce_options, NULL)) != -1) {
+        if (runonce_input_name(c)) {
+            json_object_set_new(a->inputs, runonce_input_name(c), json_string(optarg));
+            continue;
+        }
+        switch (c) {
+        case OPT_JOB_ID: a->job_id = optarg; break;
+        case OPT_NOOP: json_object_set_new(a->inputs, "noop", json_true()); break;
+        case OPT_JSON: a->json = 1; break;
+        case OPT_RTIMEOUT:
+        case OPT_RWAIT:
+            if (parse_count(optarg, 86400, &t) < 0)
+                return usage_error("runonce", "%s: \"%s\" is not a number of seconds from 1 to 86400",
+                                   argv[optind - 1], optarg);
+            *(c == OPT_RWAIT ? &a->wait : &a->timeout) = t;
+            break;
+        case OPT_CONFIG: a->cl.config_file = optarg; break;
+        case OPT_COLOR: cmdline_flag(&a->cl, "color", "--color", optarg); break;
+        case OPT_THEME: cmdline_flag(&a->cl, "theme", "--theme", optarg); break;
+        case OPT_HELP: fputs(runonce_usage, stdout); return CHOIR_EXIT_OK;
+        case ':': return usage_error("runonce", "%s needs a value", argv[optind - 1]);
+        default: return usage_error("runonce", "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (a->job_id && !names_job_id_ok(a->job_id))
+        return usage_error("runonce", "--job-id: \"%s\" is not 1 to 64 of [A-Za-z0-9_-]", a->job_id);
+    a->nodes = argv + optind;
+    a->nnodes = (size_t)(argc - optind);
+    for (size_t i = 0; i < a->nnodes; i++)
+        if (!names_certname_ok(a->nodes[i], strlen(a->nodes[i])))
+            return usage_error("runonce", "\"%s\" is not a certname", a->nodes[i]);
+    if (a->nnodes == 0)
+        return usage_error("runonce", "%s", "name at least one node");
+    return -1;
+}
+
+static void runonce_on_reply(void *ctx, const char *node, int code, const char *msg)
+{
+    run_render_reply(ctx, node, code, msg);
+}
+
+static void runonce_on_event(void *ctx, const char *node, const json_t *event)
+{
+    run_render_event(ctx, node, event);
+}
+
+/* A job id for a run nobody named: the time and 6 random hex digits. */
+static void runonce_job_id(char *buf, size_t size)
+{
+    char id[WIRE_REQUESTID_LEN + 1] = "000000";
+    struct choir_error ignored = {0};
+    time_t now = time(NULL);
+    struct tm tm;
+    char when[32];
+
+    wire_requestid_new(id, &ignored);
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof(when), "%Y%m%dT%H%M%S", &tm);
+    snprintf(buf, size, "%s-%.6s", when, id);
+}
+
+static void runonce_report(struct run_render *out, const struct runonce_result *res, const char *job)
+{
+    for (size_t i = 0; i < res->nnodes; i++) {
+        const struct runonce_node *n = &res->nodes[i];
+
+        if (n->state == RUNONCE_NO_REPLY)
+            run_render_note(out, n->node, runonce_state_name(n->state), "no reply to runonce");
+        else if (n->state == RUNONCE_TIMED_OUT)
+            run_render_note(out, n->node, runonce_state_name(n->state), "no finished event in time");
+    }
+    run_render_summary(out, job, res->succeeded, res->failed, res->nnodes);
+}
+
+static int cmd_runonce(int argc, char **argv)
+{
+    struct runonce_args a = {0};
+    struct fleet_args fa = {0};
+    struct fleet f = {0};
+    struct choir_error err = {0};
+    struct runonce_result res = {0};
+    struct run_render out = {stdout, 0, NULL};
+    struct runonce_sink sink = {runonce_on_reply, runonce_on_event, &out};
+    struct runonce_opts o = {0};
+    char job[80];
+    int rc = runonce_parse_args(argc, argv, &a);
+
+    if (rc >= 0) {
+        json_decref(a.inputs);
+        return rc;
+    }
+    fa.cl = a.cl;
+    if (fleet_open(&f, &fa, &err) < 0) {
+        rc = fail(&err);
+        goto out;
+    }
+    if (a.job_id)
+        snprintf(job, sizeof(job), "%s", a.job_id);
+    else
+        runonce_job_id(job, sizeof(job));
+    o = (struct runonce_opts){
+        .job_id = job, .inputs = a.inputs, .nodes = (const char *const *)a.nodes,
+        .nnodes = a.nnodes, .ttl = config_get_int(f.cfg, "rpc.ttl"),
+        .reply_timeout_ms = (int)(a.timeout ? a.timeout : config_get_int(f.cfg, "rpc.timeout")) * 1000,
+        .run_timeout_ms = (int)(a.wait ? a.wait : 1800) * 1000,
+    };
+    out.json = a.json;
+    out.st = &f.st;
+    if (runonce_execute(&f.client, &o, &sink, &res, &err) < 0) {
+        rc = fail(&err);
+    } else {
+        runonce_report(&out, &res, job);
+        rc = res.failed ? CHOIR_EXIT_PARTIAL : CHOIR_EXIT_OK;
+    }
+out:
+    runonce_result_clear(&res);
+    json_decref(a.inputs);
+    fleet_close(&f);
+    return rc;
 }
 
 static const char config_usage[] =

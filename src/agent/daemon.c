@@ -13,6 +13,7 @@
 
 #include "agent/puppet_paths.h"
 #include "agent/puppet_state.h"
+#include "agent/runner.h"
 #include "net/netconf.h"
 #include "net/rpc.h"
 
@@ -22,6 +23,8 @@ struct daemon {
     const char *identity;
     int use_syslog;
     struct puppet_paths paths;
+    struct puppet_agent agent;
+    struct runner *runner;
     struct security *sec;
     struct bus *bus;
     struct rpc_server srv;
@@ -68,7 +71,7 @@ static void daemon_handle(void *ctx, const char *caller, const char *agent, cons
         snprintf(statusmsg, msgsize, "unknown agent %s", agent);
         return;
     }
-    agent_puppet_call(&d->paths, action, data, out, statuscode, statusmsg, msgsize);
+    agent_puppet_call(&d->agent, action, data, out, statuscode, statusmsg, msgsize);
     daemon_log(d, "%s called puppet.%s: %d %s", caller, action, *statuscode, statusmsg);
 }
 
@@ -105,12 +108,39 @@ static int daemon_paths(struct daemon *d, const struct config *cfg, struct choir
     return 0;
 }
 
+static int daemon_publish(void *ctx, const char *run_id, const char *job_id, const json_t *event,
+                          struct choir_error *err)
+{
+    struct daemon *d = ctx;
+
+    return d->bus ? rpc_publish_event(&d->srv, NULL, NULL, run_id, job_id, event, err) : -1;
+}
+
+static int daemon_runner(struct daemon *d, const struct config *cfg, struct choir_error *err)
+{
+    struct runner_config rc = {
+        .paths = &d->paths,
+        .state_dir = config_get(cfg, "run.state_dir"),
+        .command = config_get(cfg, "run.command"),
+        .rate = (size_t)config_get_int(cfg, "run.output_rate"),
+        .publish = daemon_publish,
+        .log = daemon_log_line,
+        .ctx = d,
+    };
+
+    if (runner_open(&d->runner, &rc, err) < 0)
+        return -1;
+    d->agent = (struct puppet_agent){&d->paths, runner_runonce, runner_running, d->runner};
+    return 0;
+}
+
 static int daemon_open(struct daemon *d, const struct config *cfg, struct choir_error *err)
 {
     struct netconf nc;
 
     netconf_init(&nc, cfg, d->identity);
-    if (daemon_paths(d, cfg, err) < 0 || security_open(&d->sec, &nc.sec, err) < 0)
+    if (daemon_paths(d, cfg, err) < 0 || security_open(&d->sec, &nc.sec, err) < 0 ||
+        daemon_runner(d, cfg, err) < 0)
         return -1;
     if (bus_open(&d->bus, &nc.bus, err) < 0 ||
         bus_serve(d->bus, d->identity, daemon_agents, 1, err) < 0) {
@@ -137,10 +167,12 @@ static void daemon_reconnect(struct daemon *d)
 
 static void daemon_loop(struct daemon *d)
 {
+    long wait = runner_tick(d->runner);
+
     while (!daemon_stop) {
         struct bus_message m = {0};
         struct choir_error err = {0};
-        int r = bus_receive(d->bus, &m, 1000, &err);
+        int r = bus_receive(d->bus, &m, wait < 0 || wait > 1000 ? 1000 : (int)wait, &err);
 
         if (r == 1)
             r = rpc_serve_one(&d->srv, &m, &err);
@@ -151,6 +183,7 @@ static void daemon_loop(struct daemon *d)
         } else if (r < 0) {
             daemon_log(d, "%s", err.msg);
         }
+        wait = runner_tick(d->runner);
     }
 }
 
@@ -184,6 +217,7 @@ int daemon_run(const struct config *cfg, const struct daemon_opts *opts, struct 
         daemon_log(&d, "stopping on signal %d: served %lu, rejected %lu, dropped %lu oversized",
                    (int)daemon_stop, d.srv.served, d.srv.rejected, bus_dropped_count(d.bus));
     }
+    runner_free(d.runner);
     bus_free(d.bus);
     security_free(d.sec);
     puppet_paths_done(&d.paths);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent/puppet_yaml.h"
+#include "agent/runcmd.h"
 #include "agent/validate.h"
 #include "core/file.h"
 #include "core/xalloc.h"
@@ -309,6 +310,15 @@ void puppet_state_status(const struct puppet_paths *p, time_t now,
     info->message = status_sentence(info);
 }
 
+void puppet_state_mark_applying(struct puppet_state_info *info)
+{
+    info->applying = true;
+    info->idling = false;
+    info->status = status_of(info);
+    free(info->message);
+    info->message = status_sentence(info);
+}
+
 void puppet_state_info_done(struct puppet_state_info *info)
 {
     free(info->disable_message);
@@ -514,7 +524,7 @@ int puppet_state_enable(const struct puppet_paths *p, struct choir_error *err)
 
 /* ---- the RPC face ---------------------------------------------------------- */
 
-enum agent_input_type { AGENT_INPUT_STRING, AGENT_INPUT_BOOLEAN };
+enum agent_input_type { AGENT_INPUT_STRING, AGENT_INPUT_BOOLEAN, AGENT_INPUT_INTEGER };
 
 struct agent_input {
     const char *name;
@@ -525,7 +535,7 @@ struct agent_input {
 };
 
 /* A handler fills out and msg and returns the statuscode. */
-typedef int agent_handler(const struct puppet_paths *p, json_t *in, json_t *out, char *msg,
+typedef int agent_handler(const struct puppet_agent *a, json_t *in, json_t *out, char *msg,
                           size_t n);
 
 struct agent_action {
@@ -547,14 +557,17 @@ static void msg_set(char *msg, size_t n, const char *fmt, ...)
     va_end(ap);
 }
 
-static int handle_status(const struct puppet_paths *p, json_t *in, json_t *out, char *msg,
+static int handle_status(const struct puppet_agent *a, json_t *in, json_t *out, char *msg,
                          size_t n)
 {
+    const char *job = a->running ? a->running(a->ctx) : NULL;
     struct puppet_state_info info;
     json_t *data;
 
     (void)in;
-    puppet_state_status(p, time(NULL), &info);
+    puppet_state_status(a->paths, time(NULL), &info);
+    if (job && !info.applying)
+        puppet_state_mark_applying(&info);
     data = puppet_state_info_json(&info);
     puppet_state_info_done(&info);
     if (!data) {
@@ -563,6 +576,8 @@ static int handle_status(const struct puppet_paths *p, json_t *in, json_t *out, 
     }
     json_object_update(out, data);
     json_decref(data);
+    if (job)
+        json_object_set_new(out, "job_id", json_string(job));
     msg_set(msg, n, "OK");
     return AGENT_OK;
 }
@@ -611,9 +626,10 @@ static void reply_status(json_t *out, char *msg, size_t n, const char *fmt, ...)
     msg_set(msg, n, "%s", text);
 }
 
-static int handle_disable(const struct puppet_paths *p, json_t *in, json_t *out, char *msg,
+static int handle_disable(const struct puppet_agent *a, json_t *in, json_t *out, char *msg,
                           size_t n)
 {
+    const struct puppet_paths *p = a->paths;
     const char *given = json_string_value(json_object_get(in, "message"));
     char message[SENTENCE_MAX], *held;
     struct choir_error err = {0, ""};
@@ -639,9 +655,10 @@ static int handle_disable(const struct puppet_paths *p, json_t *in, json_t *out,
     return code;
 }
 
-static int handle_enable(const struct puppet_paths *p, json_t *in, json_t *out, char *msg,
+static int handle_enable(const struct puppet_agent *a, json_t *in, json_t *out, char *msg,
                          size_t n)
 {
+    const struct puppet_paths *p = a->paths;
     struct choir_error err = {0, ""};
     int rc = puppet_state_enable(p, &err), code = AGENT_ABORTED;
 
@@ -683,9 +700,10 @@ static int read_yaml(const char *path, const char *setting, bool report, json_t 
     return AGENT_ABORTED;
 }
 
-static int handle_last_run_summary(const struct puppet_paths *p, json_t *in, json_t *out,
-                                   char *msg, size_t n)
+static int handle_last_run_summary(const struct puppet_agent *a, json_t *in, json_t *out, char *msg,
+                                   size_t n)
 {
+    const struct puppet_paths *p = a->paths;
     json_t *summary, *report;
     char ignored[8];
     int code = read_yaml(p->lastrunfile, "lastrunfile", false, &summary, msg, n);
@@ -706,9 +724,10 @@ static int handle_last_run_summary(const struct puppet_paths *p, json_t *in, jso
     return AGENT_OK;
 }
 
-static int handle_last_run_report(const struct puppet_paths *p, json_t *in, json_t *out,
-                                  char *msg, size_t n)
+static int handle_last_run_report(const struct puppet_agent *a, json_t *in, json_t *out, char *msg,
+                                  size_t n)
 {
+    const struct puppet_paths *p = a->paths;
     json_t *report;
     int code = read_yaml(p->lastrunreport, "lastrunreport", true, &report, msg, n);
 
@@ -719,6 +738,32 @@ static int handle_last_run_report(const struct puppet_paths *p, json_t *in, json
     json_decref(report);
     msg_set(msg, n, "OK");
     return AGENT_OK;
+}
+
+/* Puppet's own words when it refuses a run. */
+static int handle_runonce(const struct puppet_agent *a, json_t *in, json_t *out, char *msg,
+                          size_t n)
+{
+    struct puppet_state_info info;
+    int code = AGENT_ABORTED;
+
+    puppet_state_status(a->paths, time(NULL), &info);
+    if (!info.enabled) {
+        char *reason = one_line(info.disable_message);
+
+        msg_set(msg, n, "Skipping run of Puppet configuration client; administratively disabled "
+                "(Reason: '%s'); Use 'puppet agent --enable' to re-enable.", reason);
+        free(reason);
+    } else if (info.applying) {
+        msg_set(msg, n, "Run of Puppet configuration client already in progress; skipping (%s "
+                "exists)", a->paths->agent_catalog_run_lockfile);
+    } else if (!a->runonce) {
+        msg_set(msg, n, "This node cannot start Puppet runs");
+    } else {
+        code = a->runonce(a->ctx, in, out, msg, n);
+    }
+    puppet_state_info_done(&info);
+    return code;
 }
 
 static const struct agent_input no_inputs[] = {{NULL, AGENT_INPUT_STRING, true, 0, NULL}};
@@ -733,12 +778,27 @@ static const struct agent_input summary_inputs[] = {
     {NULL, AGENT_INPUT_STRING, true, 0, NULL},
 };
 
+static const struct agent_input runonce_inputs[] = {
+    {"force", AGENT_INPUT_BOOLEAN, true, 0, NULL},
+    {"noop", AGENT_INPUT_BOOLEAN, true, 0, NULL},
+    {"splay", AGENT_INPUT_BOOLEAN, true, 0, NULL},
+    {"splaylimit", AGENT_INPUT_INTEGER, true, 0, NULL},
+    {"use_cached_catalog", AGENT_INPUT_BOOLEAN, true, 0, NULL},
+    {"tags", AGENT_INPUT_STRING, true, 120, validate_tags},
+    {"skip_tags", AGENT_INPUT_STRING, true, 120, validate_tags},
+    {"environment", AGENT_INPUT_STRING, true, 50, validate_puppet_variable},
+    {"server", AGENT_INPUT_STRING, true, 50, validate_server},
+    {"job_id", AGENT_INPUT_STRING, true, RUNCMD_JOB_ID_MAX, validate_job_id},
+    {NULL, AGENT_INPUT_STRING, true, 0, NULL},
+};
+
 static const struct agent_action agent_actions[] = {
     {"status", handle_status, no_inputs},
     {"enable", handle_enable, no_inputs},
     {"disable", handle_disable, disable_inputs},
     {"last_run_summary", handle_last_run_summary, summary_inputs},
     {"last_run_report", handle_last_run_report, no_inputs},
+    {"runonce", handle_runonce, runonce_inputs},
 };
 
 static const struct agent_action *action_find(const char *name)
@@ -783,8 +843,12 @@ static int check_inputs(const struct agent_action *a, json_t *data, char *msg, s
             msg_set(msg, n, "Missing data: input '%s' is required by %s", in->name, a->name);
             return AGENT_MISSING_DATA;
         }
-        bad = in->type == AGENT_INPUT_BOOLEAN ? validate_boolean(v, why, sizeof(why))
-                                              : check_string(in, v, why, sizeof(why));
+        if (in->type == AGENT_INPUT_BOOLEAN)
+            bad = validate_boolean(v, why, sizeof(why));
+        else if (in->type == AGENT_INPUT_INTEGER)
+            bad = validate_count(v, why, sizeof(why));
+        else
+            bad = check_string(in, v, why, sizeof(why));
         if (bad < 0) {
             msg_set(msg, n, "Invalid data: input '%s' %s", in->name, why);
             return AGENT_INVALID_DATA;
@@ -793,7 +857,7 @@ static int check_inputs(const struct agent_action *a, json_t *data, char *msg, s
     return AGENT_OK;
 }
 
-int agent_puppet_call(const struct puppet_paths *p, const char *action, json_t *data_in,
+int agent_puppet_call(const struct puppet_agent *pa, const char *action, json_t *data_in,
                       json_t **data_out, int *statuscode, char *statusmsg, size_t n)
 {
     const struct agent_action *a = action_find(action);
@@ -811,7 +875,7 @@ int agent_puppet_call(const struct puppet_paths *p, const char *action, json_t *
         msg_set(statusmsg, n, "Invalid data: the request data should be a JSON object");
         code = AGENT_INVALID_DATA;
     } else if ((code = check_inputs(a, data_in, statusmsg, n)) == AGENT_OK) {
-        code = a->handler(p, data_in, *data_out, statusmsg, n);
+        code = a->handler(pa, data_in, *data_out, statusmsg, n);
     }
     json_decref(empty);
     return *statuscode = code;

@@ -90,6 +90,8 @@ const char *puppet_state_status_name(enum puppet_state_status s);
 void puppet_state_status(const struct puppet_paths *p, time_t now,
                          struct puppet_state_info *info);
 void puppet_state_info_done(struct puppet_state_info *info);
+/* Marks info as applying (a run choird started) and words it again. */
+void puppet_state_mark_applying(struct puppet_state_info *info);
 
 /* The status action's data object (DDL output names). */
 json_t *puppet_state_info_json(const struct puppet_state_info *info);
@@ -120,7 +122,22 @@ int puppet_state_enable(const struct puppet_paths *p, struct choir_error *err);
 /* Runs `action` with the request data (NULL = {}).  Always sets *data_out
  * to a new object (the caller json_decref()s it), *statuscode and
  * statusmsg ("OK" on success); returns *statuscode. */
-int agent_puppet_call(const struct puppet_paths *p, const char *action, json_t *data_in,
+/* What agent_puppet_call serves with.  runonce gets the checked inputs
+ * once Puppet is neither disabled nor applying; running tells the job id
+ * of the run choird has going (NULL: none), which status reports as
+ * applying (with the output "job_id") even when the command, like
+ * `puppet apply`, takes no catalog run lock. */
+typedef int agent_runonce_fn(void *ctx, json_t *in, json_t *out, char *msg, size_t n);
+typedef const char *agent_running_fn(void *ctx);
+
+struct puppet_agent {
+    const struct puppet_paths *paths;
+    agent_runonce_fn *runonce;    /* NULL: runonce is refused */
+    agent_running_fn *running;    /* NULL: no runs of choird's own */
+    void *ctx;
+};
+
+int agent_puppet_call(const struct puppet_agent *a, const char *action, json_t *data_in,
                       json_t **data_out, int *statuscode, char *statusmsg, size_t n);
 
 #endif

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/names.h"
+
 #define VALIDATE_HOST_MAX 253  /* longest DNS name */
 #define VALIDATE_LABEL_MAX 63  /* longest DNS label */
 #define VALIDATE_PIECE_MAX 255 /* longest tag piece we copy */
@@ -282,5 +284,19 @@ int validate_length(const char *s, size_t max, char *why, size_t n)
         return fail(why, n, "is not valid UTF-8");
     if (count > max)
         return fail(why, n, "is %zu characters long, more than the %zu allowed", count, max);
+    return 0;
+}
+
+int validate_job_id(const char *s, char *why, size_t n)
+{
+    if (!names_job_id_ok(s))
+        return fail(why, n, "should be a job id of [A-Za-z0-9_-]");
+    return 0;
+}
+
+int validate_count(const json_t *v, char *why, size_t n)
+{
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return fail(why, n, "should be a non-negative integer");
     return 0;
 }

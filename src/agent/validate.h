@@ -17,6 +17,8 @@
  *   IPv6 address, or "[IPv6]"; port is 1..65535 in decimal.
  * - boolean: a JSON true or false (strings such as "true" are refused, like
  *   MCollective's typecheck).
+ * - job_id: [A-Za-z0-9_-]+ (choir's addition to runonce).
+ * - count: a JSON integer, not negative.
  * - length: at most max characters (UTF-8 code points, as Ruby counts
  *   String#size); invalid UTF-8 is refused.
  *
@@ -38,5 +40,10 @@ int validate_tags(const char *s, char *why, size_t n);
 int validate_server(const char *s, char *why, size_t n);
 int validate_boolean(const json_t *v, char *why, size_t n);
 int validate_length(const char *s, size_t max, char *why, size_t n);
+/* choir's job ids: [A-Za-z0-9_-]+ (they become routing keys and file
+ * names; the length is the caller's table's). */
+int validate_job_id(const char *s, char *why, size_t n);
+/* A JSON integer >= 0 (splaylimit). */
+int validate_count(const json_t *v, char *why, size_t n);
 
 #endif

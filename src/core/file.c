@@ -3,7 +3,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -72,5 +74,57 @@ int file_readable(const char *path)
         return errno;
     e = fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) ? EISDIR : 0;
     close(fd);
+    return e;
+}
+
+static int file_sync_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? xstrndup(path, slash == path ? 1 : (size_t)(slash - path)) : xstrdup(".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), e = 0;
+
+    if (fd < 0 || fsync(fd) < 0)
+        e = errno;
+    if (fd >= 0)
+        close(fd);
+    free(dir);
+    return e;
+}
+
+int file_write_atomic(const char *path, const void *data, size_t len, unsigned mode)
+{
+    size_t plen = strlen(path);
+    char *tmp = xmalloc(plen + 16);
+    const char *p = data;
+    int fd, e = 0;
+
+    snprintf(tmp, plen + 16, "%s.tmp%ld", path, (long)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, (mode_t)mode);
+    if (fd < 0) {
+        e = errno;
+        free(tmp);
+        return e;
+    }
+    while (len > 0 && e == 0) {
+        ssize_t w = write(fd, p, len);
+
+        if (w < 0 && errno != EINTR)
+            e = errno;
+        else if (w > 0) {
+            p += w;
+            len -= (size_t)w;
+        }
+    }
+    if (e == 0 && fsync(fd) < 0)
+        e = errno;
+    if (close(fd) < 0 && e == 0)
+        e = errno;
+    if (e == 0 && rename(tmp, path) < 0)
+        e = errno;
+    if (e)
+        unlink(tmp);
+    else
+        e = file_sync_dir(path);
+    free(tmp);
     return e;
 }

@@ -111,15 +111,20 @@ struct bus {
     amqp_connection_state_t conn;
     char broadcast[BUS_NAME_MAX + 1];
     char directed[BUS_NAME_MAX + 1];
+    char events[BUS_NAME_MAX + 1];
 
     int serving;
-    char *identity;
+    char *identity;             /* the node queue's name part */
+    char **identities;          /* every identity bound to it */
+    size_t nidentities;
     char **agents;
     size_t nagents;
     char node_queue[BUS_NAME_MAX + 1];
 
     int replying;
     char reply_queue[BUS_NAME_MAX + 1];
+    char **event_keys;          /* bindings of the reply queue to the events exchange */
+    size_t nevent_keys;
 
     struct rx rx;
     struct tls_verify verify;
@@ -335,6 +340,7 @@ static int copy_config(struct bus *bus, const struct bus_config *cfg, struct cho
         return bad_name("collective (lowercase letters, digits and '_')", bus->collective, err);
     snprintf(bus->broadcast, sizeof(bus->broadcast), "%s_broadcast", bus->collective);
     snprintf(bus->directed, sizeof(bus->directed), "%s_directed", bus->collective);
+    snprintf(bus->events, sizeof(bus->events), "%s_events", bus->collective);
     if (strlen(bus->vhost) > BUS_NAME_MAX)
         return bad_name("vhost", bus->vhost, err);
     if (!cfg->brokers || cfg->nbrokers == 0) {
@@ -523,19 +529,23 @@ static amqp_table_t empty_table(void)
     return t;
 }
 
-static int declare_exchanges(struct bus *bus, struct choir_error *err)
+static int declare_exchange(struct bus *bus, const char *name, const char *type,
+                            struct choir_error *err)
 {
     char what[BUS_NAME_MAX + 40];
 
-    amqp_exchange_declare(bus->conn, BUS_CHANNEL, amqp_cstring_bytes(bus->broadcast),
-                          amqp_cstring_bytes("topic"), 0, 1, 0, 0, empty_table());
-    snprintf(what, sizeof(what), "declare exchange '%s'", bus->broadcast);
-    if (rpc_check(bus, what, err))
-        return -1;
-    amqp_exchange_declare(bus->conn, BUS_CHANNEL, amqp_cstring_bytes(bus->directed),
-                          amqp_cstring_bytes("direct"), 0, 1, 0, 0, empty_table());
-    snprintf(what, sizeof(what), "declare exchange '%s'", bus->directed);
+    amqp_exchange_declare(bus->conn, BUS_CHANNEL, amqp_cstring_bytes(name),
+                          amqp_cstring_bytes(type), 0, 1, 0, 0, empty_table());
+    snprintf(what, sizeof(what), "declare exchange '%s'", name);
     return rpc_check(bus, what, err) ? -1 : 0;
+}
+
+static int declare_exchanges(struct bus *bus, struct choir_error *err)
+{
+    if (declare_exchange(bus, bus->broadcast, "topic", err) ||
+        declare_exchange(bus, bus->directed, "direct", err))
+        return -1;
+    return declare_exchange(bus, bus->events, "topic", err);
 }
 
 static int consume(struct bus *bus, const char *queue, int exclusive, struct choir_error *err)
@@ -575,8 +585,9 @@ static int node_setup(struct bus *bus, struct choir_error *err)
     snprintf(what, sizeof(what), "declare queue '%s'", bus->node_queue);
     if ((rc = rpc_check(bus, what, err)))
         return rc;
-    if ((rc = queue_bind(bus, bus->node_queue, bus->directed, bus->identity, err)))
-        return rc;
+    for (size_t i = 0; i < bus->nidentities; i++)
+        if ((rc = queue_bind(bus, bus->node_queue, bus->directed, bus->identities[i], err)))
+            return rc;
     for (size_t i = 0; i < bus->nagents; i++)
         if ((rc = queue_bind(bus, bus->node_queue, bus->broadcast, bus->agents[i], err)))
             return rc;
@@ -599,6 +610,9 @@ static int reply_setup(struct bus *bus, struct choir_error *err)
         return lost(bus, err, "declare the reply queue: the broker named no queue");
     memcpy(bus->reply_queue, ok->queue.bytes, ok->queue.len);
     bus->reply_queue[ok->queue.len] = '\0';
+    for (size_t i = 0; i < bus->nevent_keys; i++)
+        if ((rc = queue_bind(bus, bus->reply_queue, bus->events, bus->event_keys[i], err)))
+            return rc;
     return consume(bus, bus->reply_queue, 1, err);
 }
 
@@ -988,6 +1002,32 @@ static int connect_round(struct bus *bus, long timeout_s, struct choir_error *er
 
 /* ---- public: life cycle ------------------------------------------------------- */
 
+static char **dup_list(const char *const *list, size_t n)
+{
+    char **copy = xcalloc(n ? n : 1, sizeof(*copy));
+
+    for (size_t i = 0; i < n; i++)
+        copy[i] = xstrdup(list[i]);
+    return copy;
+}
+
+static void free_list(char **list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(list[i]);
+    free(list);
+}
+
+static void serve_forget(struct bus *bus)
+{
+    free_list(bus->agents, bus->nagents);
+    free_list(bus->identities, bus->nidentities);
+    free(bus->identity);
+    bus->agents = bus->identities = NULL;
+    bus->identity = NULL;
+    bus->nagents = bus->nidentities = 0;
+}
+
 int bus_open(struct bus **out, const struct bus_config *cfg, struct choir_error *err)
 {
     struct bus *bus = xcalloc(1, sizeof(*bus));
@@ -1012,10 +1052,8 @@ void bus_free(struct bus *bus)
         amqp_connection_close(bus->conn, AMQP_REPLY_SUCCESS);
     }
     drop_connection(bus);
-    for (size_t i = 0; i < bus->nagents; i++)
-        free(bus->agents[i]);
-    free(bus->agents);
-    free(bus->identity);
+    serve_forget(bus);
+    free_list(bus->event_keys, bus->nevent_keys);
     free(bus->brokers);
     free(bus->ssldir);
     free(bus->certname);
@@ -1103,8 +1141,9 @@ int bus_reconnect(struct bus *bus, struct choir_error *err)
 
 /* ---- public: topology ------------------------------------------------------------ */
 
-int bus_serve(struct bus *bus, const char *identity, const char *const *agents, size_t nagents,
-              struct choir_error *err)
+int bus_serve_many(struct bus *bus, const char *name, const char *const *identities,
+                   size_t nidentities, const char *const *agents, size_t nagents,
+                   struct choir_error *err)
 {
     int rc;
 
@@ -1114,30 +1153,32 @@ int bus_serve(struct bus *bus, const char *identity, const char *const *agents, 
         error_set(err, CHOIR_EXIT_INTERNAL, "bus: already serving '%s'", bus->identity);
         return -1;
     }
-    if (check_identity(bus, identity, err))
+    if (check_identity(bus, name, err))
         return -1;
+    for (size_t i = 0; i < nidentities; i++)
+        if (check_identity(bus, identities[i], err))
+            return -1;
     for (size_t i = 0; i < nagents; i++)
         if (check_agent(agents[i], err))
             return -1;
-    bus->identity = xstrdup(identity);
-    bus->agents = xcalloc(nagents ? nagents : 1, sizeof(*bus->agents));
-    for (size_t i = 0; i < nagents; i++)
-        bus->agents[i] = xstrdup(agents[i]);
+    bus->identity = xstrdup(name);
+    bus->identities = dup_list(identities, nidentities);
+    bus->nidentities = nidentities;
+    bus->agents = dup_list(agents, nagents);
     bus->nagents = nagents;
-    snprintf(bus->node_queue, sizeof(bus->node_queue), "%s.node.%s", bus->collective, identity);
+    snprintf(bus->node_queue, sizeof(bus->node_queue), "%s.node.%s", bus->collective, name);
     rc = node_setup(bus, err);
-    if (rc == 0) {
+    if (rc == 0)
         bus->serving = 1;
-        return 0;
-    }
-    for (size_t i = 0; i < nagents; i++)
-        free(bus->agents[i]);
-    free(bus->agents);
-    free(bus->identity);
-    bus->agents = NULL;
-    bus->identity = NULL;
-    bus->nagents = 0;
+    else
+        serve_forget(bus);
     return rc;
+}
+
+int bus_serve(struct bus *bus, const char *identity, const char *const *agents, size_t nagents,
+              struct choir_error *err)
+{
+    return bus_serve_many(bus, identity, &identity, 1, agents, nagents, err);
 }
 
 int bus_reply_queue(struct bus *bus, char *name_out, size_t size, struct choir_error *err)
@@ -1226,6 +1267,30 @@ int bus_publish_reply(struct bus *bus, const char *reply_to, const void *body, s
     if (check_queue_name(reply_to, err))
         return -1;
     return publish(bus, "", reply_to, body, len, NULL, 0, err);
+}
+
+int bus_publish_event(struct bus *bus, const char *key, const void *body, size_t len,
+                      struct choir_error *err)
+{
+    if (check_queue_name(key, err))
+        return -1;
+    return publish(bus, bus->events, key, body, len, NULL, 0, err);
+}
+
+int bus_bind_events(struct bus *bus, const char *key, struct choir_error *err)
+{
+    int rc;
+
+    if (check_queue_name(key, err))
+        return -1;
+    if ((rc = bus_reply_queue(bus, NULL, 0, err)))
+        return rc;
+    if ((rc = queue_bind(bus, bus->reply_queue, bus->events, key, err)))
+        return rc;
+    bus->event_keys = xreallocarray(bus->event_keys, bus->nevent_keys + 1,
+                                    sizeof(*bus->event_keys));
+    bus->event_keys[bus->nevent_keys++] = xstrdup(key);
+    return 0;
 }
 
 /* ---- public: receiving ---------------------------------------------------------------- */

@@ -4,6 +4,7 @@
  * Topology, declared again on every (re)connection:
  *   exchange <collective>_broadcast   topic,  durable; routing key = agent
  *   exchange <collective>_directed    direct, durable; routing key = identity
+ *   exchange <collective>_events      topic,  durable; key = <job_id>.<identity>
  *   node queue <collective>.node.<identity>   (bus_serve)
  *       durable, not exclusive, not auto-delete, x-expires 30 min; bound to
  *       <identity> on the directed exchange and to every served agent on
@@ -145,6 +146,13 @@ const char *bus_broker(const struct bus *bus);
 int bus_serve(struct bus *bus, const char *identity, const char *const *agents, size_t nagents,
               struct choir_error *err);
 
+/* The same for several identities at once (choird --simulate): one node
+ * queue <collective>.node.<name>, bound to every identity on the directed
+ * exchange; the routing key of a directed message says which identity it
+ * is for. */
+int bus_serve_many(struct bus *bus, const char *name, const char *const *identities,
+                   size_t nidentities, const char *const *agents, size_t nagents,
+                   struct choir_error *err);
 /* Client side: an exclusive, auto-delete, server-named reply queue,
  * consumed; its name goes to name_out (size >= BUS_NAME_MAX + 1). */
 int bus_reply_queue(struct bus *bus, char *name_out, size_t size, struct choir_error *err);
@@ -163,6 +171,14 @@ int bus_publish_broadcast(struct bus *bus, const char *agent, const void *body, 
 int bus_publish_reply(struct bus *bus, const char *reply_to, const void *body, size_t len,
                       struct choir_error *err);
 unsigned long bus_request_expiration_ms(unsigned ttl_seconds);
+/* Run events (docs/protocol.md §11): published to <collective>_events, a
+ * topic exchange, with routing key <job_id>.<identity>; nobody bound, they
+ * are dropped.  bus_bind_events binds the reply queue (created if needed)
+ * with a topic pattern such as "<job_id>.#"; bindings are made again on
+ * every reconnection. */
+int bus_publish_event(struct bus *bus, const char *key, const void *body, size_t len,
+                      struct choir_error *err);
+int bus_bind_events(struct bus *bus, const char *key, struct choir_error *err);
 
 /* Waits up to timeout_ms (0: only what is already there; < 0: forever) for
  * one message: 1 with *msg filled, 0 on timeout, -1 or BUS_LOST. */

@@ -103,26 +103,58 @@ static const char *rpc_reply_to(const struct wire_transport *t, const struct bus
     return to && *to ? to : NULL;
 }
 
-static int rpc_send_reply(struct rpc_server *srv, const char *reply_to,
-                          const struct wire_request *rq, const char *body, struct choir_error *err)
+/* Packs body as a signed reply from identity with the given request id. */
+static int rpc_pack_signed(const struct wire_signer *signer, const char *identity,
+                           const char *requestid, const char *agent, const char *body,
+                           char **out, size_t *len, struct choir_error *err)
 {
     struct wire_reply rep = {0};
     struct wire_headers headers = {0};
+    int rc = -1;
+
+    snprintf(rep.requestid, sizeof(rep.requestid), "%s", requestid);
+    snprintf(rep.senderid, sizeof(rep.senderid), "%s", identity);
+    snprintf(rep.agent, sizeof(rep.agent), "%s", agent);
+    rep.time = (long long)time(NULL);
+    snprintf(headers.sender, sizeof(headers.sender), "%s", identity);
+    if (wire_reply_set_body(&rep, body, strlen(body), err) == 0)
+        rc = wire_pack_reply(&rep, signer, &headers, out, len, err);
+    wire_reply_clear(&rep);
+    return rc;
+}
+
+static int rpc_send_reply(struct rpc_server *srv, const char *reply_to,
+                          const struct wire_request *rq, const char *body, struct choir_error *err)
+{
     struct wire_signer signer = security_signer(srv->sec);
     char *out = NULL;
     size_t len;
-    int rc = -1;
+    int rc = rpc_pack_signed(&signer, srv->identity, rq->env.requestid, rq->env.agent, body,
+                             &out, &len, err);
 
-    memcpy(rep.requestid, rq->env.requestid, sizeof(rep.requestid));
-    snprintf(rep.senderid, sizeof(rep.senderid), "%s", srv->identity);
-    snprintf(rep.agent, sizeof(rep.agent), "%s", rq->env.agent);
-    rep.time = (long long)time(NULL);
-    snprintf(headers.sender, sizeof(headers.sender), "%s", srv->identity);
-    if (wire_reply_set_body(&rep, body, strlen(body), err) == 0 &&
-        wire_pack_reply(&rep, &signer, &headers, &out, &len, err) == 0)
+    if (rc == 0)
         rc = bus_publish_reply(srv->bus, reply_to, out, len, err);
     free(out);
-    wire_reply_clear(&rep);
+    return rc;
+}
+
+int rpc_publish_event(struct rpc_server *srv, const struct wire_signer *signer,
+                      const char *identity, const char *run_id, const char *job_id,
+                      const json_t *event, struct choir_error *err)
+{
+    struct wire_signer own = security_signer(srv->sec);
+    char key[RPC_EVENT_KEY_MAX + 2], *body = json_dumps(event, JSON_COMPACT), *out = NULL;
+    size_t len;
+    int rc;
+
+    identity = identity ? identity : srv->identity;
+    snprintf(key, sizeof(key), "%s.%s", job_id, identity);
+    rc = rpc_pack_signed(signer ? signer : &own, identity, run_id, "puppet", body, &out, &len,
+                         err);
+    if (rc == 0)
+        rc = bus_publish_event(srv->bus, key, out, len, err);
+    free(out);
+    free(body);
     return rc;
 }
 
@@ -184,6 +216,50 @@ int rpc_serve_one(struct rpc_server *srv, const struct bus_message *msg, struct 
 }
 
 /* ---- console side ------------------------------------------------------ */
+
+static int rpc_from_events(const struct rpc_client *c, const struct bus_message *m)
+{
+    size_t n = strlen(c->collective);
+
+    return m->exchange && strncmp(m->exchange, c->collective, n) == 0 &&
+           strcmp(m->exchange + n, "_events") == 0;
+}
+
+int rpc_event_take(struct rpc_client *c, const struct bus_message *m, struct rpc_event *ev)
+{
+    struct wire_transport t = {0};
+    struct wire_secure s = {0};
+    struct wire_reply rep = {0};
+    struct choir_error why = {0};
+    int rc = -1;
+
+    memset(ev, 0, sizeof(*ev));
+    if (!rpc_from_events(c, m))
+        return 0;
+    if (wire_unpack_reply(m->body, m->len, &t, &s, &rep, &why) == 0 &&
+        security_verify_reply(c->sec, &s, &rep, NULL, 0) == SECURITY_OK) {
+        ev->body = json_loadb(rep.body, rep.body_len, JSON_REJECT_DUPLICATES, NULL);
+        if (json_is_string(json_object_get(ev->body, "event"))) {
+            snprintf(ev->node, sizeof(ev->node), "%s", rep.senderid);
+            snprintf(ev->run_id, sizeof(ev->run_id), "%s", rep.requestid);
+            rc = 1;
+        }
+    }
+    if (rc < 0) {
+        rpc_event_clear(ev);
+        c->events_rejected++;
+    }
+    wire_reply_clear(&rep);
+    wire_secure_clear(&s);
+    wire_transport_clear(&t);
+    return rc;
+}
+
+void rpc_event_clear(struct rpc_event *ev)
+{
+    json_decref(ev->body);
+    memset(ev, 0, sizeof(*ev));
+}
 
 int rpc_client_init(struct rpc_client *c, struct bus *bus, struct security *sec,
                     const char *collective, struct choir_error *err)
@@ -295,6 +371,16 @@ static void rpc_take(struct rpc_client *c, struct rpc_pending *p, const struct b
     json_t *body = NULL;
     long idx;
 
+    if (c->on_event) {
+        struct rpc_event ev;
+        int r = rpc_event_take(c, m, &ev);
+
+        if (r == 1)
+            c->on_event(c->event_ctx, &ev);
+        rpc_event_clear(&ev);
+        if (r != 0)
+            return;
+    }
     if (wire_unpack_reply(m->body, m->len, &t, &s, &rep, &why) < 0) {
         c->rejected++;
         return;

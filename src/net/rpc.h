@@ -69,12 +69,44 @@ struct rpc_server {
  * reconnect and go on) when publishing the reply failed (err). */
 int rpc_serve_one(struct rpc_server *srv, const struct bus_message *msg, struct choir_error *err);
 
+/* ---- run events (docs/protocol.md §11) ----------------------------------
+ * A node publishes a run's events as signed replies (wire.h reply layers,
+ * senderid = the node, requestid = the run id, agent "puppet") whose body
+ * is the event object, to the events exchange with routing key
+ * <job_id>.<identity>.  The console verifies them exactly like replies:
+ * signed by the sender's own certificate, chained to the Puppet CA. */
+#define RPC_EVENT_KEY_MAX (2 * WIRE_NAME_MAX)
+
+struct rpc_event {
+    char node[WIRE_NAME_MAX + 1];
+    char run_id[WIRE_REQUESTID_LEN + 1];
+    json_t *body;                 /* owned: {"event": ..., ...} */
+};
+
+/* Publishes one event of job_id's run run_id, signed by signer (NULL: the
+ * server's own certificate) as identity (NULL: the server's). */
+int rpc_publish_event(struct rpc_server *srv, const struct wire_signer *signer,
+                      const char *identity, const char *run_id, const char *job_id,
+                      const json_t *event, struct choir_error *err);
+
+typedef void rpc_event_fn(void *ctx, const struct rpc_event *ev);
+
 struct rpc_client {
     struct bus *bus;
     struct security *sec;
     const char *collective;
     unsigned long rejected;       /* forged, foreign or malformed replies */
+    unsigned long events_rejected;
+    rpc_event_fn *on_event;       /* events that arrive during rpc_call; NULL: dropped */
+    void *event_ctx;
 };
+
+/* Takes one message of the reply queue that came from the events exchange:
+ * 1 with *ev filled (clear with rpc_event_clear) for an authentic event, 0
+ * when the message is not from the events exchange, -1 when it is forged
+ * or malformed (counted in events_rejected). */
+int rpc_event_take(struct rpc_client *c, const struct bus_message *m, struct rpc_event *ev);
+void rpc_event_clear(struct rpc_event *ev);
 
 struct rpc_call_opts {
     const char *agent;

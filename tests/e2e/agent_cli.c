@@ -88,7 +88,9 @@ static int run_action(const struct puppet_paths *p, const char *action, json_t *
     char msg[2048];
     int code = 0;
 
-    agent_puppet_call(p, action, data, &out, &code, msg, sizeof(msg));
+    struct puppet_agent agent = {p, NULL, NULL, NULL};
+
+    agent_puppet_call(&agent, action, data, &out, &code, msg, sizeof(msg));
     reply = json_pack("{s:i, s:s, s:o}", "statuscode", code, "statusmsg", msg, "data", out);
     print_json(reply);
     json_decref(reply);

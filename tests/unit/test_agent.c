@@ -730,11 +730,12 @@ struct reply {
 static void call(struct fx *f, const char *action, const char *json_in, struct reply *r)
 {
     json_t *in = json_in ? json_loads(json_in, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL) : NULL;
+    struct puppet_agent agent = {&f->p, NULL, NULL, NULL};
 
     if (json_in)
         assert_non_null(in);
     r->code = -1;
-    r->rc = agent_puppet_call(&f->p, action, in, &r->data, &r->code, r->msg, sizeof(r->msg));
+    r->rc = agent_puppet_call(&agent, action, in, &r->data, &r->code, r->msg, sizeof(r->msg));
     assert_int_equal(r->rc, r->code);
     assert_non_null(r->data);
     json_decref(in);

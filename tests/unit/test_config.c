@@ -116,7 +116,7 @@ static void test_key_table(void **state)
         "security.allow", "security.privileged", "security.policy_file", "security.clock_skew",
         "rpc.ttl", "rpc.timeout", "rpc.discovery_timeout", "puppet.command", "puppet.lastrunfile",
         "puppet.lastrunreport", "puppet.agent_catalog_run_lockfile",
-        "puppet.agent_disabled_lockfile", "puppet.pidfile", "log",
+        "puppet.agent_disabled_lockfile", "puppet.pidfile", "run.command", "run.state_dir", "run.output_rate", "log",
     };
     struct config *cfg = config_new(CONFIG_CHOIR);
     struct choir_error err;
