@@ -3,8 +3,9 @@
  * Layout: the verdict table; OpenSSL errors into words; the ssldir
  * loader; signing; the replay cache (a ring of entries in arrival order
  * plus an open-addressing index, linear probing with backward-shift
- * deletion); the action policy; then verification as a chain of small
- * steps, each returning SECURITY_OK or the verdict that stops it. */
+ * deletion); the action policy; verification as a chain of small steps,
+ * each returning SECURITY_OK or the verdict that stops it; then the other
+ * identities a process may serve, checked with those same steps. */
 #include "net/security.h"
 
 #include <errno.h>
@@ -95,6 +96,7 @@ struct security {
     X509 *cert;
     EVP_PKEY *key;
     char *pubcert;
+    char *ssldir;
     char certname[NAMES_MAX + 1];
     char collective[WIRE_NAME_MAX + 1];
     char identity[NAMES_MAX + 1];
@@ -273,10 +275,25 @@ static int security_is_rsa(EVP_PKEY *key)
     return key && EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA;
 }
 
+/* The certificate read from path must name certname in its CN. */
+static int security_cn_is(X509 *cert, const char *path, const char *certname,
+                          struct choir_error *err)
+{
+    char cn[NAMES_MAX + 1], q[QUOTE_SIZE];
+
+    if (security_cn(cert, cn, sizeof(cn)) < 0)
+        return security_file_fail(err, path, "the certificate has no usable CN");
+    if (strcmp(cn, certname) != 0) {
+        wire_quote(cn, strlen(cn), q, sizeof(q));
+        return security_file_fail(err, path, "CN is %s, expected \"%s\"", q, certname);
+    }
+    return 0;
+}
+
 static int security_load_cert(struct security *sec, const char *ssldir, const char *certname,
                               struct choir_error *err)
 {
-    char path[PATH_SIZE], cn[NAMES_MAX + 1], q[QUOTE_SIZE];
+    char path[PATH_SIZE];
     char *buf;
     size_t len;
     BIO *bio;
@@ -290,13 +307,7 @@ static int security_load_cert(struct security *sec, const char *ssldir, const ch
     free(buf);
     if (!sec->cert)
         return security_ssl_fail(err, path, "not a PEM certificate");
-    if (security_cn(sec->cert, cn, sizeof(cn)) < 0)
-        return security_file_fail(err, path, "the certificate has no usable CN");
-    if (strcmp(cn, certname) != 0) {
-        wire_quote(cn, strlen(cn), q, sizeof(q));
-        return security_file_fail(err, path, "CN is %s, expected \"%s\"", q, certname);
-    }
-    return 0;
+    return security_cn_is(sec->cert, path, certname, err);
 }
 
 static int security_load_key(struct security *sec, const char *ssldir, const char *certname,
@@ -327,18 +338,19 @@ static int security_load_key(struct security *sec, const char *ssldir, const cha
     return 0;
 }
 
-static int security_make_pem(struct security *sec, struct choir_error *err)
+/* cert as PEM text into *pem (heap); what names it in errors. */
+static int security_make_pem(X509 *cert, const char *what, char **pem, struct choir_error *err)
 {
     BIO *bio = BIO_new(BIO_s_mem());
     char *data;
     long n;
 
-    if (!bio || PEM_write_bio_X509(bio, sec->cert) != 1) {
+    if (!bio || PEM_write_bio_X509(bio, cert) != 1) {
         BIO_free(bio);
-        return security_ssl_fail(err, sec->certname, "cannot write the certificate as PEM");
+        return security_ssl_fail(err, what, "cannot write the certificate as PEM");
     }
     n = BIO_get_mem_data(bio, &data);
-    sec->pubcert = xstrndup(data, (size_t)n);
+    *pem = xstrndup(data, (size_t)n);
     BIO_free(bio);
     return 0;
 }
@@ -730,6 +742,7 @@ static int security_check_config(const struct security_config *cfg, struct choir
 static int security_setup(struct security *sec, const struct security_config *cfg,
                           struct choir_error *err)
 {
+    sec->ssldir = xstrdup(cfg->ssldir);
     snprintf(sec->certname, sizeof(sec->certname), "%s", cfg->certname);
     snprintf(sec->collective, sizeof(sec->collective), "%s",
              cfg->collective ? cfg->collective : SECURITY_COLLECTIVE_DEFAULT);
@@ -747,7 +760,7 @@ static int security_setup(struct security *sec, const struct security_config *cf
     if (security_load_ca(sec, cfg->ssldir, err) < 0 ||
         security_load_cert(sec, cfg->ssldir, cfg->certname, err) < 0 ||
         security_load_key(sec, cfg->ssldir, cfg->certname, err) < 0 ||
-        security_make_pem(sec, err) < 0)
+        security_make_pem(sec->cert, sec->certname, &sec->pubcert, err) < 0)
         return -1;
     return cfg->policy_file ? security_load_policy(sec, cfg->policy_file, err) : 0;
 }
@@ -777,6 +790,7 @@ void security_free(struct security *sec)
     X509_free(sec->cert);
     EVP_PKEY_free(sec->key);
     free(sec->pubcert);
+    free(sec->ssldir);
     if (sec->has_allow)
         regfree(&sec->allow);
     if (sec->has_privileged)
@@ -906,8 +920,9 @@ static enum security_verdict verify_chain(struct verify *v)
     return ok ? SECURITY_OK : verify_chain_error(v, e);
 }
 
-/* Parses the pubcert, reads its CN, checks its chain. */
-static enum security_verdict verify_cert(struct verify *v, const char *pem, size_t len)
+/* Parses the pubcert into v->cert and reads its CN; a usable leaf with an
+ * RSA key. */
+static enum security_verdict verify_parse_cert(struct verify *v, const char *pem, size_t len)
 {
     char why[SSL_WHY_SIZE];
     BIO *bio;
@@ -929,7 +944,15 @@ static enum security_verdict verify_cert(struct verify *v, const char *pem, size
         return verify_why(v, SECURITY_BAD_CERTIFICATE, "certificate of \"%s\" has no RSA key",
                           v->cn);
     }
-    return verify_chain(v);
+    return SECURITY_OK;
+}
+
+/* Parses the pubcert, reads its CN, checks its chain. */
+static enum security_verdict verify_cert(struct verify *v, const char *pem, size_t len)
+{
+    enum security_verdict r = verify_parse_cert(v, pem, len);
+
+    return r != SECURITY_OK ? r : verify_chain(v);
 }
 
 static enum security_verdict verify_signature(struct verify *v, const char *msg, size_t len,
@@ -1013,7 +1036,8 @@ static enum security_verdict verify_filter(struct verify *v, const struct wire_f
     if (f->other_count)
         return verify_why(v, SECURITY_NOT_FOR_THIS_NODE,
                           "fact, class and compound filters are not supported");
-    if (f->identity_count && !verify_listed(id, (const char *const *)f->identity,
+    if (f->identity_count && !check->any_identity &&
+        !verify_listed(id, (const char *const *)f->identity,
                                             f->identity_count))
         return verify_why(v, SECURITY_NOT_FOR_THIS_NODE, "identity filter does not name \"%s\"",
                           id);
@@ -1193,4 +1217,117 @@ enum security_verdict security_verify_reply(struct security *sec, const struct w
     if (!sec || !sr || !rep)
         return verify_end(&v, verify_why(&v, SECURITY_MALFORMED, "nothing to verify with"));
     return verify_end(&v, verify_reply_steps(&v, sr, rep));
+}
+
+/* ---- identities served by this process ------------------------------------- */
+
+struct security_identity {
+    struct security *sec;   /* borrowed: its key signs for this identity */
+    char *pubcert;          /* the certificate as PEM, sent with each signature */
+    char name[];
+};
+
+/* The checks a console applies to a reply's pubcert (verify_parse_cert,
+ * verify_chain), then the CN must be certname; each failure is one line
+ * naming path.  On success *cert is the certificate. */
+static int identity_check_cert(struct security *sec, const char *path, const char *pem,
+                               size_t len, const char *certname, X509 **cert,
+                               struct choir_error *err)
+{
+    char reason[SECURITY_REASON_SIZE];
+    struct verify v;
+    int rc = -1;
+
+    verify_begin(&v, sec, reason, sizeof(reason), reason, sizeof(reason));
+    if (verify_parse_cert(&v, pem, len) != SECURITY_OK || verify_chain(&v) != SECURITY_OK)
+        security_file_fail(err, path, "%s", reason);
+    else if (security_cn_is(v.cert, path, certname, err) == 0)
+        rc = 0;
+    if (rc == 0)
+        *cert = v.cert;
+    else
+        X509_free(v.cert);
+    return rc;
+}
+
+/* The certificate must certify the context's own private key. */
+static int identity_check_key(const struct security *sec, X509 *cert, const char *path,
+                              struct choir_error *err)
+{
+    char key[PATH_SIZE];
+
+    if (X509_check_private_key(cert, sec->key) == 1)
+        return 0;
+    ERR_clear_error();
+    security_path(key, sec->ssldir, "private_keys/", sec->certname);
+    return security_file_fail(err, path, "certifies another key, not this process's private "
+                              "key %s", key);
+}
+
+/* Reads and checks <ssldir>/certs/<certname>.pem; *pem is its PEM text. */
+static int identity_load(struct security *sec, const char *certname, char **pem,
+                         struct choir_error *err)
+{
+    char path[PATH_SIZE];
+    X509 *cert = NULL;
+    char *buf;
+    size_t len;
+    int rc;
+
+    security_path(path, sec->ssldir, "certs/", certname);
+    if (security_read(path, WIRE_PUBCERT_MAX, &buf, &len, err) < 0)
+        return -1;
+    rc = identity_check_cert(sec, path, buf, len, certname, &cert, err);
+    free(buf);
+    if (rc == 0)
+        rc = identity_check_key(sec, cert, path, err);
+    if (rc == 0)
+        rc = security_make_pem(cert, path, pem, err);
+    X509_free(cert);
+    return rc;
+}
+
+int security_identity_open(struct security *sec, const char *certname,
+                           struct security_identity **out, struct choir_error *err)
+{
+    struct security_identity *id;
+    char *pem = NULL;
+    size_t n;
+
+    *out = NULL;
+    if (!sec) {
+        error_set(err, CHOIR_EXIT_INTERNAL, "security: no context to serve an identity with");
+        return -1;
+    }
+    if (!certname || !names_certname_ok(certname, strlen(certname)))
+        return security_bad_name("certname", certname, err);
+    if (identity_load(sec, certname, &pem, err) < 0)
+        return -1;
+    n = strlen(certname);
+    id = xcalloc(1, sizeof(*id) + n + 1);
+    id->sec = sec;
+    id->pubcert = pem;
+    memcpy(id->name, certname, n + 1);
+    *out = id;
+    return 0;
+}
+
+void security_identity_free(struct security_identity *id)
+{
+    if (!id)
+        return;
+    free(id->pubcert);
+    free(id);
+}
+
+const char *security_identity_name(const struct security_identity *id)
+{
+    return id->name;
+}
+
+struct wire_signer security_identity_signer(struct security_identity *id)
+{
+    struct wire_signer s = {security_sign_cb, id ? id->sec : NULL, id ? id->pubcert : NULL};
+
+    return s;
 }

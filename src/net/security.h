@@ -22,6 +22,17 @@
  *   or run event: the hash matches, the reply is signed by a pubcert that
  *   chains, is in date and not revoked, and whose CN is the replying
  *   identity (envelope senderid).
+ * - A process may also serve other identities with its own key (choird
+ *   --simulate): security_identity_open loads <ssldir>/certs/<certname>.pem
+ *   for one, and refuses it unless the certificate passes the checks a
+ *   console applies to a reply's pubcert (a leaf with an RSA key, chains
+ *   to the CA, not revoked when crl.pem is present, in date), its CN is
+ *   certname, and it certifies the context's private key.  Errors are one
+ *   line naming the file and the failed check (CHOIR_EXIT_INPUT).  An
+ *   identity holds only its name and certificate PEM (no replay cache or
+ *   key of its own), borrows the context (so one thread at a time uses
+ *   both), and must be freed before it.  Its signer signs with the
+ *   context's key and sends the identity's certificate.
  * - Verdicts come from one X-macro; each verification returns one, fills
  *   a one-line human reason (untrusted text quoted) and bumps a per-verdict
  *   counter.  A NULL context verifies nothing and returns
@@ -105,6 +116,8 @@ struct security_check {
     const char *const *agents;    /* agents served here */
     size_t agent_count;
     const char *action;           /* checked against the policy; NULL: not here */
+    int any_identity;             /* several identities served: the caller matches
+                                     the identity filter (rpc.h) */
 };
 
 struct security;
@@ -125,6 +138,17 @@ int security_sign(struct security *sec, const void *data, size_t len, unsigned c
                   size_t *sig_len, struct choir_error *err);
 /* A signer for wire_pack_request / wire_pack_reply. */
 struct wire_signer security_signer(struct security *sec);
+
+/* Another identity served with sec's key (see the contract above). */
+struct security_identity;
+
+int security_identity_open(struct security *sec, const char *certname,
+                           struct security_identity **out, struct choir_error *err);
+void security_identity_free(struct security_identity *id);
+const char *security_identity_name(const struct security_identity *id);
+/* A signer that signs with the context's key and sends this identity's
+ * certificate as pubcert. */
+struct wire_signer security_identity_signer(struct security_identity *id);
 
 /* reason: SECURITY_REASON_SIZE bytes recommended; may be NULL. */
 enum security_verdict security_verify_request(struct security *sec, const struct wire_secure *sr,

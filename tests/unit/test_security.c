@@ -3,8 +3,10 @@
  * The group setup runs the project's scripts/testca into a temporary
  * directory (two nodes, an allowed client, a privileged client, a client
  * outside the allow list, a foreign-CA client, a revoked and an expired
- * one) and adds a certificate that is not valid yet with the openssl CLI.
- * Each test signs real requests or replies with one identity's context and
+ * one, and with --sim 3 the simulator's identity choird-sim with
+ * certificates sim-00001..3 for its key, made by the simcerts tool) and
+ * adds a certificate that is not valid yet with the openssl CLI.  Each
+ * test signs real requests or replies with one identity's context and
  * verifies them with another's, checking the verdict, its counter and the
  * reason. */
 #include "cmocka_setup.h"
@@ -21,18 +23,26 @@
 #ifndef CHOIR_SOURCE_DIR
 #error "CHOIR_SOURCE_DIR must name the source tree (scripts/testca)"
 #endif
+#ifndef CHOIR_SIMCERTS
+#error "CHOIR_SIMCERTS must name the built simcerts tool"
+#endif
 
 #define NODE "node1.example.com"
+#define SIM_HOST "choird-sim"
+/* scripts/testca's arguments after DIR, less --sim. */
+#define TESTCA_ARGS                                                                \
+    "--hosts '" NODE " node2.example.com' --clients "                              \
+    "'alice.mcollective admin.privileged.mcollective bob.example.com'"
 #define BODY "{\"agent\":\"puppet\",\"action\":\"status\",\"caller\":\"choria=x\",\"data\":{}}"
 
 static char dir[256];
 
 /* The identities, opened once by the group setup. */
 static struct security *node1, *node2, *alice, *admin, *bob, *mallory, *revoked, *expired,
-    *future;
+    *future, *sim;
 
 static const char *const served[] = {"puppet"};
-static const struct security_check check_status = {served, 1, "status"};
+static const struct security_check check_status = {served, 1, "status", 0};
 
 /* ---- fixtures ---------------------------------------------------------------- */
 
@@ -90,8 +100,7 @@ static int group_setup(void **state)
     snprintf(dir, sizeof(dir), "/tmp/choir-test-security-XXXXXX");
     if (!mkdtemp(dir))
         return -1;
-    if (run("%s/scripts/testca %s --hosts '" NODE " node2.example.com' --clients "
-            "'alice.mcollective admin.privileged.mcollective bob.example.com'",
+    if (run("CHOIR_SIMCERTS='%s' %s/scripts/testca %s " TESTCA_ARGS " --sim 3", CHOIR_SIMCERTS,
             CHOIR_SOURCE_DIR, dir) != 0 ||
         make_future_cert() != 0)
         return -1;
@@ -104,7 +113,9 @@ static int group_setup(void **state)
     revoked = open_as("revoked.mcollective", NULL, NULL);
     expired = open_as("expired.mcollective", NULL, NULL);
     future = open_as("future.mcollective", NULL, NULL);
-    return node1 && node2 && alice && admin && bob && mallory && revoked && expired && future
+    sim = open_as(SIM_HOST, NULL, NULL);
+    return node1 && node2 && alice && admin && bob && mallory && revoked && expired && future &&
+                   sim
                ? 0
                : -1;
 }
@@ -127,6 +138,7 @@ static int group_teardown(void **state)
     security_free(revoked);
     security_free(expired);
     security_free(future);
+    security_free(sim);
     if (dir[0])
         nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     return 0;
@@ -429,7 +441,7 @@ static void test_replay_eviction(void **state)
 static void test_target_rules(void **state)
 {
     static const char *const other[] = {"shell"};
-    const struct security_check check_shell = {other, 1, NULL};
+    const struct security_check check_shell = {other, 1, NULL, 0};
     struct wire_request req;
     char *text;
 
@@ -527,7 +539,7 @@ static void test_policy_rules(void **state)
     char path[512];
     struct wire_request req;
     char *text;
-    static const struct security_check runonce = {served, 1, "runonce"};
+    static const struct security_check runonce = {served, 1, "runonce", 0};
 
     (void)state;
     snprintf(path, sizeof(path), "%s/policy", dir);
@@ -610,12 +622,11 @@ static void test_policy_errors(void **state)
 
 /* ---- replies ----------------------------------------------------------------- */
 
-/* A reply claiming to come from senderid, signed by signer (NULL: unsigned). */
-static char *pack_reply(struct security *signer, const char *senderid)
+/* A reply claiming to come from senderid, signed with s (NULL: unsigned). */
+static char *pack_reply_with(const struct wire_signer *s, const char *senderid)
 {
     static const char body[] =
         "{\"statuscode\":0,\"statusmsg\":\"OK\",\"data\":{\"summary\":\"ok\"}}";
-    struct wire_signer s = security_signer(signer);
     struct wire_headers h = {"", ""};
     struct wire_reply rep = {0};
     struct choir_error err = {0};
@@ -627,9 +638,17 @@ static char *pack_reply(struct security *signer, const char *senderid)
     strcpy(rep.agent, "puppet");
     rep.time = (long long)time(NULL);
     assert_int_equal(wire_reply_set_body(&rep, body, strlen(body), &err), 0);
-    assert_int_equal(wire_pack_reply(&rep, signer ? &s : NULL, &h, &text, &len, &err), 0);
+    assert_int_equal(wire_pack_reply(&rep, s, &h, &text, &len, &err), 0);
     wire_reply_clear(&rep);
     return text;
+}
+
+/* A reply claiming to come from senderid, signed by signer (NULL: unsigned). */
+static char *pack_reply(struct security *signer, const char *senderid)
+{
+    struct wire_signer s = security_signer(signer);
+
+    return pack_reply_with(signer ? &s : NULL, senderid);
 }
 
 static enum security_verdict verify_reply_text(const char *text, int tamper_hash, char *reason)
@@ -693,6 +712,132 @@ static void test_sign_direct(void **state)
     free(sig);
 }
 
+/* ---- identities served by one process (choird --simulate) -------------------- */
+
+static struct security_identity *open_identity(const char *certname)
+{
+    struct security_identity *id = NULL;
+    struct choir_error err = {0};
+
+    if (security_identity_open(sim, certname, &id, &err) < 0)
+        fail_msg("security_identity_open %s: %s", certname, err.msg);
+    assert_string_equal(security_identity_name(id), certname);
+    return id;
+}
+
+/* A reply from id's name signed with id's signer, verified by the console
+ * (alice) as from senderid. */
+static enum security_verdict identity_reply(struct security_identity *id, const char *senderid,
+                                            char *reason)
+{
+    struct wire_signer s = security_identity_signer(id);
+    enum security_verdict v;
+    char *text = pack_reply_with(&s, senderid);
+
+    v = verify_reply_text(text, 0, reason);
+    free(text);
+    return v;
+}
+
+static void test_identity_replies(void **state)
+{
+    struct security_identity *one = open_identity("sim-00001"), *two = open_identity("sim-00002");
+    struct wire_signer s = security_identity_signer(one);
+    char reason[SECURITY_REASON_SIZE];
+
+    (void)state;
+    assert_memory_equal(s.pubcert, "-----BEGIN CERTIFICATE-----\n", 28);
+    assert_string_not_equal(s.pubcert, security_pubcert_pem(sim));
+    assert_string_not_equal(s.pubcert, security_identity_signer(two).pubcert);
+    assert_int_equal(identity_reply(one, "sim-00001", reason), SECURITY_OK);
+    assert_int_equal(identity_reply(two, "sim-00002", reason), SECURITY_OK);
+    /* one simulated node cannot answer for another */
+    assert_int_equal(identity_reply(one, "sim-00002", reason), SECURITY_REPLY_IDENTITY_MISMATCH);
+    assert_string_equal(reason, "reply from \"sim-00002\" is signed by \"sim-00001\"");
+    /* nor for the simulator itself */
+    assert_int_equal(identity_reply(two, SIM_HOST, reason), SECURITY_REPLY_IDENTITY_MISMATCH);
+    security_identity_free(one);
+    security_identity_free(two);
+    security_identity_free(NULL);
+}
+
+/* Opening certname fails with an error that contains want (a path is
+ * put in front of want when it starts with '/': the sim ssldir's file). */
+static void expect_identity_error(const char *certname, const char *want)
+{
+    struct security_identity *id = (struct security_identity *)1;
+    struct choir_error err = {0};
+
+    assert_int_equal(security_identity_open(sim, certname, &id, &err), -1);
+    assert_null(id);
+    assert_int_equal(err.code, CHOIR_EXIT_INPUT);
+    assert_null(strchr(err.msg, '\n'));
+    if (!strstr(err.msg, want))
+        fail_msg("error \"%s\" lacks \"%s\"", err.msg, want);
+}
+
+/* Copies <dir>/<from>/ssl/certs/<name>.pem to the sim ssldir as <as>.pem. */
+static void copy_cert(const char *from, const char *name, const char *as)
+{
+    assert_int_equal(run("cp %s/%s/ssl/certs/%s.pem %s/" SIM_HOST "/ssl/certs/%s.pem", dir, from,
+                         name, dir, as), 0);
+}
+
+static void test_identity_errors(void **state)
+{
+    char want[1400], certs[400];
+
+    (void)state;
+    snprintf(certs, sizeof(certs), "%s/" SIM_HOST "/ssl/certs", dir);
+    snprintf(want, sizeof(want), "%s/sim-00099.pem: cannot read: No such file or directory",
+             certs);
+    expect_identity_error("sim-00099", want);
+    expect_identity_error("Sim-1", "security: invalid certname \"Sim-1\"");
+    /* a good certificate, but for another key */
+    copy_cert("alice.mcollective", "alice.mcollective", "alice.mcollective");
+    snprintf(want, sizeof(want), "%s/alice.mcollective.pem: certifies another key, not this "
+             "process's private key %s/" SIM_HOST "/ssl/private_keys/" SIM_HOST ".pem", certs, dir);
+    expect_identity_error("alice.mcollective", want);
+    /* a certificate under another identity's file name */
+    copy_cert(SIM_HOST, "sim-00001", "sim-00042");
+    snprintf(want, sizeof(want), "%s/sim-00042.pem: CN is \"sim-00001\", expected \"sim-00042\"",
+             certs);
+    expect_identity_error("sim-00042", want);
+    /* the console's pubcert checks */
+    copy_cert("mallory.mcollective", "mallory.mcollective", "mallory.mcollective");
+    snprintf(want, sizeof(want), "%s/mallory.mcollective.pem: certificate of "
+             "\"mallory.mcollective\" does not chain to the Puppet CA: ", certs);
+    expect_identity_error("mallory.mcollective", want);
+    copy_cert("revoked.mcollective", "revoked.mcollective", "revoked.mcollective");
+    expect_identity_error("revoked.mcollective", "revoked.mcollective.pem: certificate of "
+                          "\"revoked.mcollective\" is revoked");
+    copy_cert("expired.mcollective", "expired.mcollective", "expired.mcollective");
+    expect_identity_error("expired.mcollective", "has expired");
+    assert_int_equal(run("echo garbage > %s/sim-00043.pem", certs), 0);
+    expect_identity_error("sim-00043", "sim-00043.pem: certificate does not parse: ");
+}
+
+/* testca --sim again, with the openssl CLI: the missing certificates are
+ * added, the existing ones kept. */
+static void test_identity_testca_openssl(void **state)
+{
+    struct security_identity *before = open_identity("sim-00003"), *after, *five;
+    char reason[SECURITY_REASON_SIZE];
+
+    (void)state;
+    assert_int_equal(run("env -u CHOIR_SIMCERTS %s/scripts/testca %s " TESTCA_ARGS " --sim 5",
+                         CHOIR_SOURCE_DIR, dir), 0);
+    after = open_identity("sim-00003");
+    assert_string_equal(security_identity_signer(before).pubcert,
+                        security_identity_signer(after).pubcert);
+    five = open_identity("sim-00005");
+    assert_int_equal(identity_reply(five, "sim-00005", reason), SECURITY_OK);
+    assert_int_equal(identity_reply(five, "sim-00004", reason), SECURITY_REPLY_IDENTITY_MISMATCH);
+    security_identity_free(before);
+    security_identity_free(after);
+    security_identity_free(five);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -712,6 +857,9 @@ int main(void)
         cmocka_unit_test(test_policy_errors),
         cmocka_unit_test(test_replies),
         cmocka_unit_test(test_sign_direct),
+        cmocka_unit_test(test_identity_replies),
+        cmocka_unit_test(test_identity_errors),
+        cmocka_unit_test(test_identity_testca_openssl),
     };
 
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
