@@ -200,7 +200,7 @@ static int request_once(struct security *caller, struct security *node, struct p
                         struct choir_error *err)
 {
     static const char *const agents[] = {AGENT};
-    struct security_check check = {agents, 1, ACTION, 0};
+    struct security_check check = {agents, 1, ACTION, 0, NULL};
     struct wire_signer signer = security_signer(caller);
     struct wire_headers headers = {0};
     struct wire_request rq = {0}, got = {0};

@@ -25,6 +25,7 @@ struct daemon {
     struct puppet_paths paths;
     struct puppet_agent agent;
     struct runner *runner;
+    struct sim *sim;
     struct security *sec;
     struct bus *bus;
     struct rpc_server srv;
@@ -134,25 +135,65 @@ static int daemon_runner(struct daemon *d, const struct config *cfg, struct choi
     return 0;
 }
 
-static int daemon_open(struct daemon *d, const struct config *cfg, struct choir_error *err)
+/* The simulated nodes answer for themselves (sim.h). */
+static int daemon_sim(struct daemon *d, const struct config *cfg, const struct sim_opts *o,
+                      struct choir_error *err)
+{
+    if (sim_open(&d->sim, o, config_get(cfg, "run.state_dir"), d->sec, &d->srv, err) < 0)
+        return -1;
+    d->srv.handle = sim_handle;
+    d->srv.nidentities = sim_count(d->sim);
+    d->srv.identity_find = sim_identity_find;
+    d->srv.identity_at = sim_identity_at;
+    d->srv.identities_ctx = d->sim;
+    return 0;
+}
+
+static int daemon_serve(struct daemon *d, struct choir_error *err)
+{
+    int rc = d->sim ? bus_serve_many(d->bus, d->identity, sim_names(d->sim), sim_count(d->sim),
+                                     daemon_agents, 1, err)
+                    : bus_serve(d->bus, d->identity, daemon_agents, 1, err);
+
+    if (rc != 0)
+        err->code = CHOIR_EXIT_SERVER;
+    return rc;
+}
+
+static int daemon_open(struct daemon *d, const struct config *cfg,
+                       const struct daemon_opts *opts, struct choir_error *err)
 {
     struct netconf nc;
 
     netconf_init(&nc, cfg, d->identity);
-    if (daemon_paths(d, cfg, err) < 0 || security_open(&d->sec, &nc.sec, err) < 0 ||
-        daemon_runner(d, cfg, err) < 0)
+    if (security_open(&d->sec, &nc.sec, err) < 0)
         return -1;
-    if (bus_open(&d->bus, &nc.bus, err) < 0 ||
-        bus_serve(d->bus, d->identity, daemon_agents, 1, err) < 0) {
+    d->srv = (struct rpc_server){
+        .sec = d->sec, .identity = d->identity, .agents = daemon_agents, .nagents = 1,
+        .handle = daemon_handle, .ctx = d, .log = daemon_log_line,
+    };
+    if (opts->sim.count ? daemon_sim(d, cfg, &opts->sim, err) < 0
+                        : daemon_paths(d, cfg, err) < 0 || daemon_runner(d, cfg, err) < 0)
+        return -1;
+    if (bus_open(&d->bus, &nc.bus, err) < 0) {
         err->code = CHOIR_EXIT_SERVER;
         return -1;
     }
-    d->srv = (struct rpc_server){
-        .bus = d->bus, .sec = d->sec, .identity = d->identity, .agents = daemon_agents,
-        .nagents = 1, .handle = daemon_handle, .ctx = d, .log = daemon_log_line,
-    };
-    daemon_log(d, "serving puppet as %s on %s", d->identity, bus_broker(d->bus));
+    d->srv.bus = d->bus;
+    if (daemon_serve(d, err) < 0)
+        return -1;
+    if (d->sim)
+        daemon_log(d, "serving puppet as %zu simulated nodes (%s ... %s) on %s", sim_count(d->sim),
+                   sim_names(d->sim)[0], sim_names(d->sim)[sim_count(d->sim) - 1],
+                   bus_broker(d->bus));
+    else
+        daemon_log(d, "serving puppet as %s on %s", d->identity, bus_broker(d->bus));
     return 0;
+}
+
+static long daemon_tick(struct daemon *d)
+{
+    return d->sim ? sim_tick(d->sim) : runner_tick(d->runner);
 }
 
 static void daemon_reconnect(struct daemon *d)
@@ -167,7 +208,7 @@ static void daemon_reconnect(struct daemon *d)
 
 static void daemon_loop(struct daemon *d)
 {
-    long wait = runner_tick(d->runner);
+    long wait = daemon_tick(d);
 
     while (!daemon_stop) {
         struct bus_message m = {0};
@@ -183,7 +224,7 @@ static void daemon_loop(struct daemon *d)
         } else if (r < 0) {
             daemon_log(d, "%s", err.msg);
         }
-        wait = runner_tick(d->runner);
+        wait = daemon_tick(d);
     }
 }
 
@@ -210,7 +251,7 @@ int daemon_run(const struct config *cfg, const struct daemon_opts *opts, struct 
     if (d.use_syslog)
         openlog("choird", LOG_PID, LOG_DAEMON);
     daemon_signals();
-    if (daemon_open(&d, cfg, err) < 0) {
+    if (daemon_open(&d, cfg, opts, err) < 0) {
         rc = -1;
     } else {
         daemon_loop(&d);
@@ -218,6 +259,7 @@ int daemon_run(const struct config *cfg, const struct daemon_opts *opts, struct 
                    (int)daemon_stop, d.srv.served, d.srv.rejected, bus_dropped_count(d.bus));
     }
     runner_free(d.runner);
+    sim_free(d.sim);
     bus_free(d.bus);
     security_free(d.sec);
     puppet_paths_done(&d.paths);

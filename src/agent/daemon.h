@@ -10,15 +10,19 @@
  * promptly.  Every start, connection, rejection (with its reason) and
  * served action is logged, to stderr or syslog (`log`).  Failures to start
  * return -1 with err (class CHOIR_EXIT_INPUT for configuration,
- * CHOIR_EXIT_SERVER for the broker). */
+ * CHOIR_EXIT_SERVER for the broker).  With opts->sim.count it serves the
+ * simulated nodes of sim.h instead of this node, as the identity
+ * puppet.certname's key holder, with one node queue for all of them. */
 #ifndef CHOIR_DAEMON_H
 #define CHOIR_DAEMON_H
 
+#include "agent/sim.h"
 #include "core/config.h"
 #include "core/error.h"
 
 struct daemon_opts {
     int foreground;
+    struct sim_opts sim;         /* sim.count > 0: choird --simulate (sim.h) */
 };
 
 int daemon_run(const struct config *cfg, const struct daemon_opts *opts, struct choir_error *err);

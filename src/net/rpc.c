@@ -123,14 +123,15 @@ static int rpc_pack_signed(const struct wire_signer *signer, const char *identit
     return rc;
 }
 
-static int rpc_send_reply(struct rpc_server *srv, const char *reply_to,
-                          const struct wire_request *rq, const char *body, struct choir_error *err)
+static int rpc_send_reply(struct rpc_server *srv, const struct rpc_identity *as,
+                          const char *reply_to, const struct wire_request *rq, const char *body,
+                          struct choir_error *err)
 {
-    struct wire_signer signer = security_signer(srv->sec);
+    struct wire_signer own = security_signer(srv->sec);
     char *out = NULL;
     size_t len;
-    int rc = rpc_pack_signed(&signer, srv->identity, rq->env.requestid, rq->env.agent, body,
-                             &out, &len, err);
+    int rc = rpc_pack_signed(as ? &as->signer : &own, as ? as->name : srv->identity,
+                             rq->env.requestid, rq->env.agent, body, &out, &len, err);
 
     if (rc == 0)
         rc = bus_publish_reply(srv->bus, reply_to, out, len, err);
@@ -159,7 +160,8 @@ int rpc_publish_event(struct rpc_server *srv, const struct wire_signer *signer,
 }
 
 /* Runs the handler for an authentic request; returns the reply body. */
-static char *rpc_dispatch(struct rpc_server *srv, const struct wire_request *rq)
+static char *rpc_dispatch(struct rpc_server *srv, const struct rpc_identity *as,
+                          const struct wire_request *rq)
 {
     char statusmsg[RPC_STATUSMSG_MAX] = "OK", action[RPC_ACTION_MAX + 1];
     int statuscode = RPC_OK;
@@ -168,12 +170,63 @@ static char *rpc_dispatch(struct rpc_server *srv, const struct wire_request *rq)
 
     if (rpc_body_parse(rq, action, &data, statusmsg, sizeof(statusmsg)) < 0)
         return rpc_reply_body(RPC_INVALID_DATA, statusmsg, NULL);
-    srv->handle(srv->ctx, rq->env.callerid + strlen(WIRE_CALLERID_PREFIX), rq->env.agent, action,
+    srv->handle(as ? as->ctx : srv->ctx, rq->env.callerid + strlen(WIRE_CALLERID_PREFIX), rq->env.agent, action,
                 data, &out, &statuscode, statusmsg, sizeof(statusmsg));
     reply = rpc_reply_body(statuscode, statusmsg, out);
     json_decref(out);
     json_decref(data);
     return reply;
+}
+
+/* Answers rq as one identity (NULL: the server's own). */
+static int rpc_answer(struct rpc_server *srv, const struct rpc_identity *as, const char *reply_to,
+                      const struct wire_request *rq, struct choir_error *err)
+{
+    char *reply = rpc_dispatch(srv, as, rq);
+    int rc = rpc_send_reply(srv, as, reply_to, rq, reply, err);
+
+    if (rc == 0)
+        srv->served++;
+    free(reply);
+    return rc;
+}
+
+static int rpc_is_directed(const struct bus_message *msg)
+{
+    size_t n = msg->exchange ? strlen(msg->exchange) : 0;
+
+    return n > 9 && strcmp(msg->exchange + n - 9, "_directed") == 0;
+}
+
+/* A server of several identities: each one the request selects answers. */
+static int rpc_answer_many(struct rpc_server *srv, const struct bus_message *msg,
+                           const char *reply_to, const struct wire_request *rq,
+                           struct choir_error *err)
+{
+    const struct wire_filter *f = &rq->env.filter;
+    const struct rpc_identity *as;
+    int rc = 0;
+
+    if (rpc_is_directed(msg)) {
+        as = msg->routing_key ? srv->identity_find(srv->identities_ctx, msg->routing_key) : NULL;
+        for (size_t i = 0; as && f->identity_count && i < f->identity_count; i++)
+            if (strcmp(f->identity[i], as->name) == 0)
+                return rpc_answer(srv, as, reply_to, rq, err);
+        srv->rejected++;
+        rpc_log(srv, "rejected request %s from %s: not_for_this_node: directed to \"%s\"",
+                rq->env.requestid, rq->env.callerid, msg->routing_key ? msg->routing_key : "");
+        return 0;
+    }
+    if (f->identity_count == 0) {
+        for (size_t i = 0; i < srv->nidentities && rc == 0; i++)
+            if ((as = srv->identity_at(srv->identities_ctx, i)))
+                rc = rpc_answer(srv, as, reply_to, rq, err);
+        return rc;
+    }
+    for (size_t i = 0; i < f->identity_count && rc == 0; i++)
+        if ((as = srv->identity_find(srv->identities_ctx, f->identity[i])))
+            rc = rpc_answer(srv, as, reply_to, rq, err);
+    return rc;
 }
 
 int rpc_serve_one(struct rpc_server *srv, const struct bus_message *msg, struct choir_error *err)
@@ -182,8 +235,8 @@ int rpc_serve_one(struct rpc_server *srv, const struct bus_message *msg, struct 
     struct wire_secure s = {0};
     struct wire_request rq = {0};
     struct choir_error why = {0};
-    struct security_check check = {srv->agents, srv->nagents, NULL};
-    char action[RPC_ACTION_MAX + 1], reason[SECURITY_REASON_SIZE], *reply = NULL;
+    struct security_check check = {srv->agents, srv->nagents, NULL, srv->nidentities > 0, NULL};
+    char action[RPC_ACTION_MAX + 1], reason[SECURITY_REASON_SIZE];
     enum security_verdict v;
     int rc = 0;
 
@@ -194,6 +247,8 @@ int rpc_serve_one(struct rpc_server *srv, const struct bus_message *msg, struct 
     }
     rpc_peek_action(&rq, action, sizeof(action));
     check.action = action[0] ? action : NULL;
+    if (srv->nidentities && rpc_is_directed(msg))
+        check.target = msg->routing_key;
     v = security_verify_request(srv->sec, &s, &rq, &check, reason, sizeof(reason));
     if (v != SECURITY_OK) {
         srv->rejected++;
@@ -202,13 +257,11 @@ int rpc_serve_one(struct rpc_server *srv, const struct bus_message *msg, struct 
     } else if (!rpc_reply_to(&t, msg)) {
         srv->rejected++; /* nobody could learn the outcome: do not act */
         rpc_log(srv, "rejected request %s from %s: no reply-to", rq.env.requestid, rq.env.callerid);
+    } else if (srv->nidentities) {
+        rc = rpc_answer_many(srv, msg, rpc_reply_to(&t, msg), &rq, err);
     } else {
-        reply = rpc_dispatch(srv, &rq);
-        rc = rpc_send_reply(srv, rpc_reply_to(&t, msg), &rq, reply, err);
-        if (rc == 0)
-            srv->served++;
+        rc = rpc_answer(srv, NULL, rpc_reply_to(&t, msg), &rq, err);
     }
-    free(reply);
     wire_request_clear(&rq);
     wire_secure_clear(&s);
     wire_transport_clear(&t);

@@ -53,6 +53,18 @@ typedef void rpc_handler_fn(void *ctx, const char *caller, const char *agent, co
                             size_t msgsize);
 typedef void rpc_log_fn(void *ctx, const char *line);
 
+/* One of several identities a server answers as (choird --simulate). */
+struct rpc_identity {
+    const char *name;
+    struct wire_signer signer;    /* signs its replies with its own certificate */
+    void *ctx;                    /* the handler's ctx for requests to it */
+};
+
+/* The identity by name, or NULL when it is not served here. */
+typedef const struct rpc_identity *rpc_identity_find_fn(void *ctx, const char *name);
+/* The i-th identity, i < nidentities; NULL when it cannot answer now. */
+typedef const struct rpc_identity *rpc_identity_at_fn(void *ctx, size_t i);
+
 struct rpc_server {
     struct bus *bus;
     struct security *sec;
@@ -63,6 +75,16 @@ struct rpc_server {
     void *ctx;
     rpc_log_fn *log;              /* NULL: silent */
     unsigned long served, rejected;
+    /* Several identities: nidentities > 0.  The security context was
+     * opened without an identity and checks everything but the identity
+     * filter; a directed request is for the identity of its routing key,
+     * a broadcast for every identity the filter selects (all of them
+     * without an identity filter).  Each one gets its own reply, signed
+     * by its own signer, from the handler called with its ctx. */
+    size_t nidentities;
+    rpc_identity_find_fn *identity_find;
+    rpc_identity_at_fn *identity_at;
+    void *identities_ctx;
 };
 
 /* 0 when the message was answered or rejected; -1 or BUS_LOST (then

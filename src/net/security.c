@@ -1079,13 +1079,30 @@ static int verify_hex(const char *hex, unsigned char id[16])
     return 0;
 }
 
+/* A server of several identities sees one request once per identity it
+ * was sent to: the replay key is then the request id with the target. */
+static void replay_key_for(unsigned char id[16], const char *target)
+{
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+    if (ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) && EVP_DigestUpdate(ctx, id, 16) &&
+        EVP_DigestUpdate(ctx, target, strlen(target)) && EVP_DigestFinal_ex(ctx, md, &len) &&
+        len >= 16)
+        memcpy(id, md, 16);
+    EVP_MD_CTX_free(ctx);
+}
+
 static enum security_verdict verify_replay(struct verify *v, const struct wire_envelope *env,
-                                           long long now)
+                                           const struct security_check *check, long long now)
 {
     unsigned char id[16];
 
     if (verify_hex(env->requestid, id) < 0)
         return verify_why(v, SECURITY_MALFORMED, "requestid is not 32 lowercase hex digits");
+    if (check && check->any_identity && check->target)
+        replay_key_for(id, check->target);
     if (replay_seen(&v->sec->replay, id, env->time + env->ttl + v->sec->clock_skew, now))
         return verify_why(v, SECURITY_REPLAYED, "request %s was seen before", env->requestid);
     return SECURITY_OK;
@@ -1136,7 +1153,7 @@ static enum security_verdict verify_request_steps(struct verify *v, const struct
         (r = verify_callerid(v, req)) != SECURITY_OK ||
         (r = verify_time(v, &req->env, now)) != SECURITY_OK ||
         (r = verify_target(v, &req->env, check)) != SECURITY_OK ||
-        (r = verify_replay(v, &req->env, now)) != SECURITY_OK)
+        (r = verify_replay(v, &req->env, check, now)) != SECURITY_OK)
         return r;
     return verify_policy(v, req, check ? check->action : NULL);
 }

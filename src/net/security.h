@@ -117,7 +117,10 @@ struct security_check {
     size_t agent_count;
     const char *action;           /* checked against the policy; NULL: not here */
     int any_identity;             /* several identities served: the caller matches
-                                     the identity filter (rpc.h) */
+                                     the identity filter (rpc.h) ... */
+    const char *target;           /* ... and names the identity a directed copy was
+                                     sent to, which joins the request id in the
+                                     replay cache (NULL: a broadcast) */
 };
 
 struct security;

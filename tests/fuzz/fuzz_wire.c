@@ -30,7 +30,7 @@ static int node_tried;
 static char node_dir[64];
 
 static const char *const served[] = {"puppet"};
-static const struct security_check check = {served, 1, "status", 0};
+static const struct security_check check = {served, 1, "status", 0, NULL};
 
 /* ---- the lazy node context ------------------------------------------------- */
 

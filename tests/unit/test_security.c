@@ -42,7 +42,7 @@ static struct security *node1, *node2, *alice, *admin, *bob, *mallory, *revoked,
     *future, *sim;
 
 static const char *const served[] = {"puppet"};
-static const struct security_check check_status = {served, 1, "status", 0};
+static const struct security_check check_status = {served, 1, "status", 0, NULL};
 
 /* ---- fixtures ---------------------------------------------------------------- */
 
@@ -441,7 +441,7 @@ static void test_replay_eviction(void **state)
 static void test_target_rules(void **state)
 {
     static const char *const other[] = {"shell"};
-    const struct security_check check_shell = {other, 1, NULL, 0};
+    const struct security_check check_shell = {other, 1, NULL, 0, NULL};
     struct wire_request req;
     char *text;
 
@@ -539,7 +539,7 @@ static void test_policy_rules(void **state)
     char path[512];
     struct wire_request req;
     char *text;
-    static const struct security_check runonce = {served, 1, "runonce", 0};
+    static const struct security_check runonce = {served, 1, "runonce", 0, NULL};
 
     (void)state;
     snprintf(path, sizeof(path), "%s/policy", dir);
