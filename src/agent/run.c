@@ -104,12 +104,14 @@ static int run_load(struct run_mgr *m, struct choir_error *err)
     json_t *o;
     int e = file_read(m->json_path, RUN_STATE_MAX, &text, &len);
     struct run_info *i = &m->info;
+    const char *run_id;
 
     if (e == ENOENT)
         return 0;
     o = e ? NULL : json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
     free(text);
-    if (!json_is_object(o) || !wire_requestid_ok(json_string_value(json_object_get(o, "run_id")))) {
+    run_id = json_string_value(json_object_get(o, "run_id"));
+    if (!json_is_object(o) || !run_id || !wire_requestid_ok(run_id)) {
         error_set(err, CHOIR_EXIT_INPUT, "%s: %s", m->json_path,
                   e ? strerror(e) : "not a run record (remove it to start afresh)");
         json_decref(o);
@@ -302,19 +304,22 @@ static void run_take_end(struct run_mgr *m)
 
 enum run_poll run_mgr_poll(struct run_mgr *m, run_output_fn *out, void *ctx)
 {
+    struct choir_error err;
+
     if (!m->have || m->info.reported)
         return RUN_IDLE;
     if (m->info.ended_ms)
         return RUN_ENDED;
     if (run_read(m, RUN_READ_MAX, out, ctx))
         return RUN_GOING;
-    if (access(m->exit_path, F_OK) != 0 && run_keeper_alive(m))
+    /* our own keeper is going until reaped (run.exit comes just before its
+     * exit, and an end taken then would leave it a zombie) */
+    if (m->is_child ? run_keeper_alive(m) : access(m->exit_path, F_OK) != 0 && run_keeper_alive(m))
         return RUN_GOING;
-    if (m->is_child) /* reap it */
-        run_keeper_alive(m);
     while (run_read(m, RUN_READ_MAX, out, ctx))
         ;
     run_take_end(m);
+    run_save(m, &err); /* best effort: unsaved, a reopen takes the end again */
     return RUN_ENDED;
 }
 

@@ -17,10 +17,11 @@
  *   end is seen by polling.  A run that ended unreported is reported.
  * - run_mgr_poll is called from choird's loop: it hands new output bytes
  *   to the callback (at most RUN_READ_MAX bytes per call while the run is
- *   going, everything left once it ended) and returns RUN_ENDED once for
- *   each run when it is over; the caller publishes the finished event and
- *   calls run_mgr_mark_reported, which is persisted, so a run is reported
- *   until that succeeds (also after a restart) and never again after.
+ *   going, everything left once it ended) and returns RUN_ENDED on every
+ *   call from the end of a run until run_mgr_mark_reported (the end is
+ *   saved in run.json as soon as it is seen); the caller publishes the
+ *   finished event and then marks it, which is persisted, so a run is
+ *   reported until that succeeds (also after a restart) and never again.
  * - Only one run at a time: run_start refuses while one is going.
  * - A keeper that vanished without writing run.exit (killed) ends the run
  *   with exit code -1 and the reason in info.lost.
