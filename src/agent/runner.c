@@ -12,7 +12,7 @@
 #include "agent/run.h"
 #include "agent/runcmd.h"
 #include "agent/runevents.h"
-#include "agent/verdict.h"
+#include "core/verdict.h"
 #include "core/xalloc.h"
 
 #define RUNNER_TICK_MS 100   /* how often a going run is looked at */
@@ -111,7 +111,7 @@ int runner_open(struct runner **out, const struct runner_config *cfg, struct cho
     runner_new_stream(r);
     i = run_mgr_info(r->runs);
     if (i && i->adopted)
-        runner_log(r, "adopted the run of job %s (keeper pid %ld), still going", i->job_id,
+        runner_log(r, "adopted the run of job %s (keeper pid %ld)", i->job_id,
                    (long)i->keeper);
     *out = r;
     return 0;

@@ -462,7 +462,8 @@ int plan_compute(struct plan **out, const struct site *site, const struct plan_o
     free(b.indeg);
     free(b.cursor);
     plan_csr_free(&b.producers);
-    plan_csr_free(&b.succ);
+    b.plan->dependents_start = b.succ.start;
+    b.plan->dependents = b.succ.list;
     if (rc < 0) {
         plan_free(b.plan);
         return -1;
@@ -480,6 +481,8 @@ void plan_free(struct plan *plan)
     free(plan->order);
     free(plan->groups);
     free(plan->apps);
+    free(plan->dependents_start);
+    free(plan->dependents);
     free(plan);
 }
 

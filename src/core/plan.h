@@ -60,6 +60,11 @@ struct plan {
     uint32_t ngroups;
     uint32_t *apps;            /* site app indexes in this plan, by name */
     uint32_t napps;
+    /* Who depends on whom: the nodes that consume what node v produces are
+     * dependents[dependents_start[v] .. dependents_start[v + 1]),
+     * without duplicates (the engine's --contain follows them). */
+    uint32_t *dependents_start;
+    uint32_t *dependents;
 };
 
 int plan_compute(struct plan **out, const struct site *site, const struct plan_options *opts,

@@ -1,5 +1,5 @@
 /* verdict.c - see verdict.h. */
-#include "agent/verdict.h"
+#include "core/verdict.h"
 
 #include <stdio.h>
 #include <string.h>

@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "agent/puppet_yaml.h"
-#include "agent/verdict.h"
+#include "core/verdict.h"
 
 static int usage(void)
 {

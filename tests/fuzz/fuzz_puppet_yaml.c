@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "agent/puppet_yaml.h"
-#include "agent/verdict.h"
+#include "core/verdict.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,4 @@
-/* test_verdict.c - the success rules (src/agent/verdict.h) over real
+/* test_verdict.c - the success rules (src/core/verdict.h) over real
  * Puppet 7.23 summaries and reports (tests/data/) and variants made by
  * editing copies of them: failed resources, no resources section, a cached
  * catalog, another job's report, a stale report, a missing report. */
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "agent/puppet_yaml.h"
-#include "agent/verdict.h"
+#include "core/verdict.h"
 #include "core/file.h"
 #include "core/xalloc.h"
 
