@@ -311,7 +311,7 @@ enum run_poll run_mgr_poll(struct run_mgr *m, run_output_fn *out, void *ctx)
     if (m->info.ended_ms)
         return RUN_ENDED;
     if (run_read(m, RUN_READ_MAX, out, ctx))
-        return RUN_GOING;
+        return RUN_MORE;
     /* our own keeper is going until reaped (run.exit comes just before its
      * exit, and an end taken then would leave it a zombie) */
     if (m->is_child ? run_keeper_alive(m) : access(m->exit_path, F_OK) != 0 && run_keeper_alive(m))

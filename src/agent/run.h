@@ -41,7 +41,8 @@
 #define RUN_STATE_MAX (64 * 1024)   /* largest run.json read */
 #define RUN_COMMAND_SHOWN 1024
 
-enum run_poll { RUN_IDLE, RUN_GOING, RUN_ENDED };
+/* RUN_MORE: going, and more output was waiting than one poll reads. */
+enum run_poll { RUN_IDLE, RUN_GOING, RUN_MORE, RUN_ENDED };
 
 struct run_info {
     char run_id[WIRE_REQUESTID_LEN + 1];   /* 32 hex, the events' request id */

@@ -303,6 +303,15 @@ void runevents_feed(struct runevents *r, const char *buf, size_t len, long long 
         scan_byte(r, (unsigned char)buf[i], now_ms);
 }
 
+size_t runevents_feed_some(struct runevents *r, const char *buf, size_t len, long long now_ms)
+{
+    size_t i;
+
+    for (i = 0; i < len && !batch_full(r); i++)
+        scan_byte(r, (unsigned char)buf[i], now_ms);
+    return i;
+}
+
 void runevents_eof(struct runevents *r, long long now_ms)
 {
     if (r->line_open)

@@ -68,6 +68,12 @@ void runevents_free(struct runevents *r);
 
 void runevents_feed(struct runevents *r, const char *buf, size_t len, long long now_ms);
 
+/* Feeds bytes only while the pending batch has room: returns how many it
+ * took (all of them, or fewer once the batch is full; take the event and
+ * feed the rest), so a caller that takes events in between never has a
+ * line skipped for want of room, only by the rate limit. */
+size_t runevents_feed_some(struct runevents *r, const char *buf, size_t len, long long now_ms);
+
 /* Ends the final line; feeding may go on after it. */
 void runevents_eof(struct runevents *r, long long now_ms);
 

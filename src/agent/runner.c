@@ -294,13 +294,6 @@ static json_t *runner_finished(struct runner *r)
 
 /* ---- the loop's tick ------------------------------------------------------------ */
 
-static void runner_feed(void *ctx, const char *buf, size_t len)
-{
-    struct runner *r = ctx;
-
-    runevents_feed(r->out, buf, len, mono_ms());
-}
-
 static void runner_flush(struct runner *r, int force)
 {
     json_t *ev;
@@ -308,6 +301,21 @@ static void runner_flush(struct runner *r, int force)
     while ((ev = runevents_take(r->out, mono_ms(), force))) {
         runner_send(r, "output", ev);
         json_decref(ev);
+    }
+}
+
+/* Output as it is read: a full batch goes out before more is fed. */
+static void runner_feed(void *ctx, const char *buf, size_t len)
+{
+    struct runner *r = ctx;
+
+    while (len > 0) {
+        size_t n = runevents_feed_some(r->out, buf, len, mono_ms());
+
+        buf += n;
+        len -= n;
+        if (len > 0)
+            runner_flush(r, 0);
     }
 }
 
@@ -346,6 +354,8 @@ long runner_tick(struct runner *r)
         return run_mgr_unreported(r->runs) ? 1000 : -1;
     }
     runner_flush(r, 0);
+    if (p == RUN_MORE)
+        return 0;
     due = runevents_due_in(r->out, mono_ms());
     return due >= 0 && due < RUNNER_TICK_MS ? due : RUNNER_TICK_MS;
 }

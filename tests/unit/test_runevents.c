@@ -330,6 +330,41 @@ static void test_flood(void **state)
 }
 
 /* 100,000 lines in one feed: the batch stays bounded, the rest is skipped. */
+/* feed_some stops when the batch is full: taking in between loses nothing. */
+static void test_feed_some(void **state)
+{
+    struct runevents_limits lim;
+    struct runevents *r;
+    size_t i, len = 10000 * 4, off = 0, sent = 0, events = 0;
+    char *buf = malloc(len);
+    json_t *ev;
+
+    (void)state;
+    runevents_limits_default(&lim);
+    lim.rate_lines = 1000000;
+    r = runevents_new(&lim);
+    for (i = 0; i < len; i += 4)
+        memcpy(buf + i, "abc\n", 4);
+    while (off < len) {
+        off += runevents_feed_some(r, buf + off, len - off, 0);
+        while ((ev = runevents_take(r, 0, 0))) {
+            assert_true(line_count(ev) <= 256);
+            sent += (size_t)line_count(ev);
+            events++;
+            json_decref(ev);
+        }
+    }
+    if ((ev = runevents_take(r, 0, 1))) {
+        sent += (size_t)line_count(ev);
+        json_decref(ev);
+    }
+    assert_int_equal(sent, 10000);
+    assert_int_equal(runevents_skipped(r), 0);
+    assert_true(events >= 10000 / 256);
+    runevents_free(r);
+    free(buf);
+}
+
 static void test_flood_one_feed(void **state)
 {
     struct runevents *r = runevents_new(NULL);
@@ -559,6 +594,7 @@ int main(void)
         cmocka_unit_test(test_batching),      cmocka_unit_test(test_batch_lines),
         cmocka_unit_test(test_eof),           cmocka_unit_test(test_numbering),
         cmocka_unit_test(test_due_in),        cmocka_unit_test(test_limits),
+        cmocka_unit_test(test_feed_some),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
