@@ -261,6 +261,11 @@ void runner_judge(const struct puppet_paths *paths, int exit_code, const char *j
         json_object_set_new(event, "report_error", json_string(rerr.msg));
     verdict_decide(&run, summary, report, &v);
     json_object_set_new(event, "verdict", verdict_json(&v));
+    if (!v.own_report) { /* the files on disk are an earlier run's: show none of it */
+        json_decref(summary);
+        json_decref(report);
+        summary = report = NULL;
+    }
     json_object_set_new(event, "summary",
                         summary ? pick(summary, runner_summary_keys,
                                        sizeof(runner_summary_keys) / sizeof(*runner_summary_keys))

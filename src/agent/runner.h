@@ -24,7 +24,8 @@
  *   verdict (verdict_json), summary (figures of last_run_summary.yaml, or
  *   null), report (identity of last_run_report.yaml: job_id,
  *   transaction_uuid, status, cached_catalog_status, noop, time_epoch,
- *   environment, puppet_version; or null), failed (up to
+ *   environment, puppet_version; or null), both null when the files on
+ *   disk are not this run's (an earlier run's, another job's), failed (up to
  *   RUNNER_FAILED_MAX failed resource names), and summary_error /
  *   report_error when a file could not be read. */
 #ifndef CHOIR_RUNNER_H

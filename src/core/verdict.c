@@ -188,6 +188,7 @@ void verdict_decide(const struct verdict_run *run, const json_t *summary, const 
     memset(out, 0, sizeof(*out));
     if (correlate(run, summary, report, out, how, sizeof(how), why, sizeof(why), &kind)) {
         kind = own_kind(run, summary, report, what, sizeof(what));
+        out->own_report = true;
     } else if (exit_failed(run->exit_code)) {
         kind = VERDICT_FAILED_EXIT;
         snprintf(what, sizeof(what), "the run failed and %s", why);

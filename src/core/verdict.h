@@ -84,6 +84,7 @@ struct verdict_run {
 struct verdict {
     enum verdict_kind kind;
     enum verdict_correlation by;
+    bool own_report;    /* the summary and report are this run's */
     char reason[VERDICT_REASON_MAX];
 };
 

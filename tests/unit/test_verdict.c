@@ -221,7 +221,7 @@ static void test_stale_and_missing(void **state)
 static void test_names(void **state)
 {
     enum verdict_kind k;
-    struct verdict v = {VERDICT_NO_RESOURCES, VERDICT_BY_JOB_ID, "why"};
+    struct verdict v = {VERDICT_NO_RESOURCES, VERDICT_BY_JOB_ID, true, "why"};
     json_t *j = verdict_json(&v);
 
     (void)state;
