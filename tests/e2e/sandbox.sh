@@ -11,6 +11,12 @@
 #                                      $E2E_TMP/NAME/pid), stopped at exit
 #   sandbox_wait NAME                  waits until it serves (10 s at most)
 #   sandbox_operator NAME [KEY=VALUE...]  writes $E2E_TMP/NAME.conf for choir
+#   sandbox_puppet_node NAME [KEY=VALUE...]  sandbox_node whose runonce runs a
+#                                      real `puppet apply` of
+#                                      $E2E_TMP/NAME/manifests/site.pp (no job
+#                                      id: puppet apply has none), run state in
+#                                      $E2E_TMP/NAME/runstate
+#   sandbox_manifest NAME TEXT         writes that manifest
 #
 # NAME must be an identity the test CA made (rmq_start --clients).
 
@@ -59,3 +65,18 @@ sandbox_operator() {
         for kv in "$@"; do printf '%s = %s\n' "${kv%%=*}" "${kv#*=}"; done
     } > "$E2E_TMP/$name.conf"
 }
+
+sandbox_puppet_node() {
+    local n=$1 d=$E2E_TMP/$1 puppet
+    puppet=$(command -v puppet || echo /usr/bin/puppet)
+    shift
+    mkdir -p "$d/manifests"
+    sandbox_node "$n" "run.state_dir=$d/runstate" \
+        "run.command=$puppet apply --detailed-exitcodes --color=false --verbose --confdir $d/conf --vardir $d/var --rundir $d/run --logdir $d/log --codedir $d/code --publicdir $d/public $d/manifests/site.pp" \
+        "$@"
+}
+
+sandbox_manifest() {
+    printf '%s\n' "$2" >"$E2E_TMP/$1/manifests/site.pp"
+}
+
