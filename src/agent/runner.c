@@ -15,7 +15,7 @@
 #include "core/verdict.h"
 #include "core/xalloc.h"
 
-#define RUNNER_TICK_MS 100   /* how often a going run is looked at */
+#define RUNNER_TICK_MS 25    /* how often a going run is looked at */
 
 struct runner {
     struct runner_config cfg;
