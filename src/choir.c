@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "choir.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/names.h"
@@ -49,6 +50,12 @@ static const struct command commands[] = {
     {"status", cmd_status, "ask nodes for their Puppet agent status (all nodes when none is named)"},
     {"disable", cmd_disable, "disable the Puppet agent on nodes, with a message"},
     {"enable", cmd_enable, "enable the Puppet agent on nodes"},
+    {"run", cmd_run, "run a site plan: preflight, lock, run the groups in order, with a journal"},
+    {"resume", cmd_resume, "go on with a job from the journal (after a crash, an abort or a stop)"},
+    {"jobs", cmd_jobs, "list the jobs in the journal"},
+    {"show", cmd_show, "show one job's nodes: group, state, verdict, times, failed resources"},
+    {"ctl", cmd_ctl, "steer a running job: pause, resume, abort, retry, skip NODE, unlock, status"},
+    {"unlock", cmd_unlock, "enable Puppet again on the nodes a job still holds"},
     {"runonce", cmd_runonce, "run Puppet now on nodes and follow each run to its verdict"},
     {"config", cmd_config, "show the effective configuration and where each value comes from"},
     {"request-cert", cmd_request_cert, "get your certificate from the Puppet CA (key, request, wait for signing)"},
@@ -102,14 +109,13 @@ static void print_usage(FILE *out)
     print_exit_codes(out);
 }
 
-static int fail(const struct choir_error *err)
+int fail(const struct choir_error *err)
 {
     fprintf(stderr, "%s\n", err->msg);
     return err->code ? (int)err->code : CHOIR_EXIT_INTERNAL;
 }
 
-__attribute__((format(printf, 2, 3)))
-static int usage_error(const char *cmd, const char *fmt, ...)
+int usage_error(const char *cmd, const char *fmt, ...)
 {
     va_list ap;
 
@@ -121,26 +127,13 @@ static int usage_error(const char *cmd, const char *fmt, ...)
     return CHOIR_EXIT_INPUT;
 }
 
-/* Options every command shares, applied to the configuration as flags. */
-struct flag {
-    const char *key;           /* config key, or NULL */
-    const char *option;        /* "--server" */
-    const char *value;
-};
-
-struct cmdline {
-    const char *config_file;
-    struct flag flags[16];
-    int nflags;
-};
-
-static void cmdline_flag(struct cmdline *cl, const char *key, const char *option, const char *value)
+void cmdline_flag(struct cmdline *cl, const char *key, const char *option, const char *value)
 {
     if (cl->nflags < (int)(sizeof(cl->flags) / sizeof(cl->flags[0])))
         cl->flags[cl->nflags++] = (struct flag){key, option, value};
 }
 
-static struct config *load_config(const struct cmdline *cl, struct choir_error *err)
+struct config *load_config(const struct cmdline *cl, struct choir_error *err)
 {
     struct config *cfg = config_new(CONFIG_CHOIR);
 
@@ -156,7 +149,7 @@ fail:
     return NULL;
 }
 
-static int parse_count(const char *s, unsigned long max, uint32_t *out)
+int parse_count(const char *s, unsigned long max, uint32_t *out)
 {
     char *end;
     unsigned long v;
@@ -190,13 +183,6 @@ static const struct option plan_options_long[] = {
     {NULL, 0, NULL, 0},
 };
 
-struct plan_args {
-    struct cmdline cl;
-    const char *site_file;
-    int from_server;
-    int json;
-    struct plan_options opts;
-};
 
 /* Returns -1 to continue, or an exit code. */
 static int plan_parse_args(int argc, char **argv, struct plan_args *a)
@@ -256,7 +242,7 @@ static int plan_fetch(const struct config *cfg, struct site **site, struct choir
     return rc;
 }
 
-static int plan_load(const struct plan_args *a, const struct config *cfg, struct site **site,
+int plan_load(const struct plan_args *a, const struct config *cfg, struct site **site,
                      struct choir_error *err)
 {
     size_t max = (size_t)config_get_int(cfg, "site.max_bytes");
@@ -374,21 +360,12 @@ static int fleet_parse_args(const char *cmd, int argc, char **argv, struct fleet
     return -1;
 }
 
-/* The console's side of the bus: our certificate, the broker, a reply queue. */
-struct fleet {
-    struct config *cfg;
-    struct security *sec;
-    struct bus *bus;
-    struct rpc_client client;
-    struct term_style st;
-};
-
-static int fleet_open(struct fleet *f, const struct fleet_args *a, struct choir_error *err)
+int fleet_open(struct fleet *f, const struct cmdline *cl, struct choir_error *err)
 {
     struct netconf nc;
     struct theme theme;
 
-    if (!(f->cfg = load_config(&a->cl, err)) || theme_load(&theme, config_get(f->cfg, "theme"), err) < 0)
+    if (!(f->cfg = load_config(cl, err)) || theme_load(&theme, config_get(f->cfg, "theme"), err) < 0)
         return -1;
     term_style_init(&f->st, STDOUT_FILENO, config_get(f->cfg, "color"), &theme);
     netconf_init(&nc, f->cfg, NULL);
@@ -402,7 +379,7 @@ static int fleet_open(struct fleet *f, const struct fleet_args *a, struct choir_
     return 0;
 }
 
-static void fleet_close(struct fleet *f)
+void fleet_close(struct fleet *f)
 {
     bus_free(f->bus);
     security_free(f->sec);
@@ -443,7 +420,7 @@ static int fleet_run(const char *cmd, const char *action, int argc, char **argv)
 
     if (rc >= 0)
         return rc;
-    if (fleet_open(&f, &a, &err) < 0) {
+    if (fleet_open(&f, &a.cl, &err) < 0) {
         fleet_close(&f);
         return fail(&err);
     }
@@ -639,7 +616,6 @@ static void runonce_report(struct run_render *out, const struct runonce_result *
 static int cmd_runonce(int argc, char **argv)
 {
     struct runonce_args a = {0};
-    struct fleet_args fa = {0};
     struct fleet f = {0};
     struct choir_error err = {0};
     struct runonce_result res = {0};
@@ -653,8 +629,7 @@ static int cmd_runonce(int argc, char **argv)
         json_decref(a.inputs);
         return rc;
     }
-    fa.cl = a.cl;
-    if (fleet_open(&f, &fa, &err) < 0) {
+    if (fleet_open(&f, &a.cl, &err) < 0) {
         rc = fail(&err);
         goto out;
     }

@@ -8,9 +8,12 @@
 
 #define CHOIR_EXIT_CODES(X)                                                       \
     X(CHOIR_EXIT_OK,       0, "ok")                                               \
-    X(CHOIR_EXIT_PARTIAL,  1, "some nodes did not answer, or the action failed on some nodes") \
+    X(CHOIR_EXIT_PARTIAL,  1, "some nodes did not answer, or the action or their Puppet run failed") \
     X(CHOIR_EXIT_INPUT,    2, "bad input or usage: command line, config, site file, unknown environment or instance, cycle, unresolved capability") \
     X(CHOIR_EXIT_SERVER,   4, "could not reach, authenticate to, or get an answer from a server") \
+    X(CHOIR_EXIT_BUDGET,   5, "run: the job stopped because the failure budget (--max-failures) was exceeded") \
+    X(CHOIR_EXIT_ABORTED,  6, "run: the operator aborted the job (it can be resumed)") \
+    X(CHOIR_EXIT_REFUSED,  7, "run: preflight refused: nodes unreachable, disabled by someone else or applying") \
     X(CHOIR_EXIT_INTERNAL, 70, "internal error (a bug: please report it)")
 
 enum choir_exit {

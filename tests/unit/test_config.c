@@ -114,7 +114,7 @@ static void test_key_table(void **state)
         "puppet.environment", "http.connect_timeout", "http.timeout", "site.max_bytes", "color", "theme", "bus.brokers", "bus.tls", "bus.user",
         "bus.password", "bus.vhost", "bus.collective", "bus.heartbeat", "bus.connect_timeout",
         "security.allow", "security.privileged", "security.policy_file", "security.clock_skew",
-        "rpc.ttl", "rpc.timeout", "rpc.discovery_timeout", "puppet.command", "puppet.lastrunfile",
+        "rpc.ttl", "rpc.timeout", "rpc.discovery_timeout", "job.journal", "job.start_timeout", "job.run_timeout", "puppet.command", "puppet.lastrunfile",
         "puppet.lastrunreport", "puppet.agent_catalog_run_lockfile",
         "puppet.agent_disabled_lockfile", "puppet.pidfile", "run.command", "run.state_dir", "run.output_rate", "log",
     };

@@ -1,0 +1,71 @@
+/* choir.h - what the parts of the choir program (choir.c, choir_jobs.c)
+ * share: option plumbing, error printing, the plan loader and the bus
+ * connection of the fleet commands.  Program-internal: nothing in src/core,
+ * src/net or src/ui includes it. */
+#ifndef CHOIR_PROGRAM_H
+#define CHOIR_PROGRAM_H
+
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "core/plan.h"
+#include "core/site.h"
+#include "net/bus.h"
+#include "net/rpc.h"
+#include "net/security.h"
+#include "ui/term.h"
+
+/* Options every command shares, applied to the configuration as flags. */
+struct flag {
+    const char *key;           /* config key, or NULL */
+    const char *option;        /* "--server" */
+    const char *value;
+};
+
+struct cmdline {
+    const char *config_file;
+    struct flag flags[16];
+    int nflags;
+};
+
+struct plan_args {
+    struct cmdline cl;
+    const char *site_file;
+    int from_server;
+    int json;
+    struct plan_options opts;
+};
+
+/* The console's side of the bus: our certificate, the broker, a reply queue. */
+struct fleet {
+    struct config *cfg;
+    struct security *sec;
+    struct bus *bus;
+    struct rpc_client client;
+    struct term_style st;
+};
+
+/* Prints err and returns its exit code. */
+int fail(const struct choir_error *err);
+/* "choir CMD: ..." and the help hint on stderr; returns CHOIR_EXIT_INPUT. */
+int usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void cmdline_flag(struct cmdline *cl, const char *key, const char *option, const char *value);
+struct config *load_config(const struct cmdline *cl, struct choir_error *err);
+/* 1..max in decimal; -1 otherwise. */
+int parse_count(const char *s, unsigned long max, uint32_t *out);
+/* The site of a plan: --site FILE, stdin, or PuppetServer. */
+int plan_load(const struct plan_args *a, const struct config *cfg, struct site **site,
+              struct choir_error *err);
+int fleet_open(struct fleet *f, const struct cmdline *cl, struct choir_error *err);
+void fleet_close(struct fleet *f);
+
+/* The job commands (choir_jobs.c). */
+int cmd_run(int argc, char **argv);
+int cmd_resume(int argc, char **argv);
+int cmd_jobs(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_ctl(int argc, char **argv);
+int cmd_unlock(int argc, char **argv);
+
+#endif
