@@ -27,8 +27,9 @@
  *   queued for the front end: events are JSON objects (the NDJSON schema
  *   of docs/protocol.md §12), taken with engine_take after the wake fd
  *   turned readable.  The core never blocks on the front end: a queue
- *   over ENGINE_QUEUE_MAX drops output events first, then coalesces node
- *   events (the journal keeps them all; the dropped count is reported).
+ *   over ENGINE_QUEUE_MAX drops output events (counted: engine_dropped);
+ *   state events are kept (there are a handful per node), and the journal
+ *   has them all.
  * - Commands (engine_command, or `choir ctl` through the control socket
  *   the engine serves): pause, resume, abort, retry, skip NODE, unlock,
  *   status; each one is journaled with its actor and answered in one line.
