@@ -95,7 +95,8 @@ static void engine_emit(struct engine *e, json_t *ev, const char *actor)
     const char *type = json_string_value(json_object_get(ev, "type"));
     const char *node = json_string_value(json_object_get(ev, "node"));
 
-    if (strcmp(type, "output") != 0) {
+    /* output, the plan and reports are bulky and kept elsewhere */
+    if (strcmp(type, "output") != 0 && strcmp(type, "plan") != 0 && strcmp(type, "report") != 0) {
         char *detail = json_dumps(ev, JSON_COMPACT);
 
         journal_event(e->journal, e->job->id, json_integer_value(json_object_get(ev, "time")),
@@ -804,6 +805,60 @@ static void engine_result(struct engine *e)
     engine_emit(e, ev, NULL);
 }
 
+/* ---- what the front end needs to draw ------------------------------------------------ */
+
+/* The whole job once at the start: the tree the front end shows. */
+static void engine_plan_event(struct engine *e)
+{
+    json_t *ev = engine_event(e, "plan"), *nodes = json_array(), *plan = job_plan_json(e->job);
+
+    for (uint32_t i = 0; i < e->job->nnodes; i++) {
+        const struct job_node *n = &e->job->nodes[i];
+        json_t *o = json_pack("{s:s, s:i, s:s, s:s, s:s, s:s, s:b, s:i}", "node", n->name,
+                              "group", (int)n->group, "apps", n->apps ? n->apps : "", "state",
+                              node_state_name(n->state), "reason", n->reason, "verdict",
+                              n->verdict, "locked", n->locked, "step", (int)n->step);
+
+        json_array_append_new(nodes, o);
+    }
+    json_object_set_new(ev, "groups", json_integer(e->job->ngroups));
+    json_object_set_new(ev, "caller", json_string(e->job->caller));
+    json_object_set_new(ev, "environment", json_string(e->job->environment));
+    json_object_set(ev, "options", json_object_get(plan, "options"));
+    json_object_set_new(ev, "nodes", nodes);
+    json_decref(plan);
+    engine_emit(e, ev, NULL);
+}
+
+/* A node's last report, for the front end's drill-down. */
+static void engine_report(struct engine *e, const char *node, char *reply, size_t size)
+{
+    long i = engine_index(e, node);
+    uint32_t id;
+    struct rpc_result res;
+    const struct rpc_reply *r;
+    json_t *ev;
+
+    if (i < 0) {
+        snprintf(reply, size, "error: %s is not a node of job %s", node, e->job->id);
+        return;
+    }
+    id = (uint32_t)i;
+    if (engine_rpc(e, "last_run_report", NULL, &id, 1, 1, &res) < 0) {
+        snprintf(reply, size, "error: the bus is gone");
+        return;
+    }
+    r = rpc_result_find(&res, node);
+    ev = engine_event(e, "report");
+    json_object_set_new(ev, "node", json_string(node));
+    json_object_set_new(ev, "statuscode", json_integer(r ? r->statuscode : -1));
+    json_object_set_new(ev, "statusmsg", json_string(r ? r->statusmsg : "no reply"));
+    json_object_set_new(ev, "data", r ? json_incref(r->data) : json_object());
+    engine_emit(e, ev, NULL);
+    rpc_result_clear(&res);
+    snprintf(reply, size, r ? "ok: the report of %s follows" : "error: %s did not answer", node);
+}
+
 /* ---- commands ------------------------------------------------------------------------ */
 
 static void engine_unlock(struct engine *e, char *reply, size_t size)
@@ -882,6 +937,8 @@ static void engine_apply(struct engine *e, const char *cmd, const char *arg, con
         engine_skip(e, arg, actor, reply, size);
     } else if (strcmp(cmd, "unlock") == 0) {
         engine_unlock(e, reply, size);
+    } else if (strcmp(cmd, "report") == 0 && *arg) {
+        engine_report(e, arg, reply, size);
     } else {
         snprintf(reply, size, "error: cannot %s%s%s while the job is %s", cmd, *arg ? " " : "", arg,
                  job_state_name(s));
@@ -1034,6 +1091,8 @@ static void *engine_main(void *arg)
     int ready = 0;
 
     e->started_ms = wall_ms();
+    engine_plan_event(e);
+    engine_publish(e);
     if (e->resume) {
         engine_job_state(e, JOB_RUNNING, "resumed by %s", e->job->caller);
         engine_resume_probe(e);

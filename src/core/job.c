@@ -99,6 +99,31 @@ static struct job *job_alloc(const char *id, uint32_t n)
     return job;
 }
 
+/* "Lamp[app1], Lamp[app2]": the distinct applications of node v's components. */
+static char *job_apps_of(const struct plan *plan, uint32_t v)
+{
+    const struct plan_node *pn = &plan->nodes[v];
+    size_t cap = 64, len = 0;
+    char *out = xmalloc(cap);
+    uint32_t last = UINT32_MAX;
+
+    out[0] = '\0';
+    for (uint32_t r = pn->first_ref; r < pn->first_ref + pn->nrefs; r++) {
+        const char *name = plan->site->apps[plan->refs[r].app].name;
+        size_t need = strlen(name) + 3;
+
+        if (plan->refs[r].app == last)
+            continue;
+        last = plan->refs[r].app;
+        if (len + need >= cap) {
+            cap = (len + need) * 2;
+            out = xrealloc(out, cap);
+        }
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", len ? ", " : "", name);
+    }
+    return out;
+}
+
 struct job *job_from_plan(const struct plan *plan, const char *id, const char *caller,
                           const char *environment, const struct job_options *opt)
 {
@@ -116,6 +141,7 @@ struct job *job_from_plan(const struct plan *plan, const char *id, const char *c
         struct job_node *n = &job->nodes[k];
 
         n->name = xstrdup(plan->nodes[v].name);
+        n->apps = job_apps_of(plan, v);
         n->group = plan->nodes[v].group;
         n->ndependents = plan->dependents_start[v + 1] - first;
         n->dependents = xcalloc(n->ndependents ? n->ndependents : 1, sizeof(*n->dependents));
@@ -132,6 +158,7 @@ void job_free(struct job *job)
         return;
     for (uint32_t i = 0; i < job->nnodes; i++) {
         free(job->nodes[i].name);
+        free(job->nodes[i].apps);
         free(job->nodes[i].dependents);
         json_decref(job->nodes[i].failed);
     }
@@ -160,8 +187,9 @@ json_t *job_plan_json(const struct job *job)
 
         for (uint32_t d = 0; d < n->ndependents; d++)
             json_array_append_new(deps, json_integer(n->dependents[d]));
-        json_array_append_new(nodes, json_pack("{s:s, s:i, s:o}", "name", n->name, "group",
-                                               (int)n->group, "dependents", deps));
+        json_array_append_new(nodes, json_pack("{s:s, s:i, s:s, s:o}", "name", n->name, "group",
+                                               (int)n->group, "apps", n->apps ? n->apps : "",
+                                               "dependents", deps));
     }
     return json_pack("{s:i, s:s, s:s, s:i, s:o, s:{s:i, s:i, s:I, s:b, s:b, s:b, s:I, s:I}}",
                      "version", 1, "caller", job->caller, "environment", job->environment,
@@ -207,6 +235,8 @@ static int job_node_from_json(struct job *job, uint32_t i, const json_t *j)
         json_array_size(deps) > job->nnodes)
         return -1;
     n->name = xstrdup(name);
+    n->apps = xstrdup(json_is_string(json_object_get(j, "apps"))
+                          ? json_string_value(json_object_get(j, "apps")) : "");
     n->group = (uint32_t)group;
     n->dependents = xcalloc(json_array_size(deps) + 1, sizeof(*n->dependents));
     json_array_foreach(deps, k, d) {

@@ -102,6 +102,7 @@ struct job_node {
     long long deadline_ms;     /* engine timer (monotonic), 0 = none */
     uint32_t *dependents;      /* nodes that consume what this one produces */
     uint32_t ndependents;
+    char *apps;                /* the application instances it serves, ", "-joined */
 };
 
 struct job {
