@@ -453,7 +453,7 @@ static void engine_on_event(void *ctx, const struct rpc_event *ev)
     snprintf(n->run_id, sizeof(n->run_id), "%s", ev->run_id);
     if (strcmp(kind, "started") == 0 && n->state == NODE_STARTING) {
         n->deadline_ms = mono_ms() + e->job->opt.run_timeout_s * 1000;
-        if (job_node_set(e->job, (uint32_t)i, NODE_RUNNING, "running"))
+        if (job_node_set(e->job, (uint32_t)i, NODE_RUNNING, "Puppet run %.8s started", ev->run_id))
             engine_node_changed(e, (uint32_t)i);
     } else if (strcmp(kind, "output") == 0) {
         engine_on_output(e, (uint32_t)i, ev->body);
@@ -503,7 +503,7 @@ static void engine_probe_one(struct engine *e, uint32_t i, const struct rpc_repl
     long long now = mono_ms();
 
     if (applying && job && strcmp(job, e->job->id) == 0) {
-        if (n->state == NODE_STARTING && job_node_set(e->job, i, NODE_RUNNING, "running"))
+        if (n->state == NODE_STARTING && job_node_set(e->job, i, NODE_RUNNING, "Puppet is applying this job (no started event came)"))
             engine_node_changed(e, i);
         if (n->started_ms && wall_ms() - n->started_ms > e->job->opt.run_timeout_s * 1000) {
             n->exit_code = -1;
