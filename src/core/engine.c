@@ -503,7 +503,8 @@ static void engine_probe_one(struct engine *e, uint32_t i, const struct rpc_repl
     long long now = mono_ms();
 
     if (applying && job && strcmp(job, e->job->id) == 0) {
-        if (n->state == NODE_STARTING && job_node_set(e->job, i, NODE_RUNNING, "Puppet is applying this job (no started event came)"))
+        if (n->state == NODE_STARTING &&
+            job_node_set(e->job, i, NODE_RUNNING, "applying this job (no started event came)"))
             engine_node_changed(e, i);
         if (n->started_ms && wall_ms() - n->started_ms > e->job->opt.run_timeout_s * 1000) {
             n->exit_code = -1;
