@@ -326,65 +326,100 @@ int rpc_client_init(struct rpc_client *c, struct bus *bus, struct security *sec,
     return bus_reply_queue(bus, name, sizeof(name), err);
 }
 
-/* Where a call stands: which named nodes answered. */
+/* Where a call stands: which named nodes answered.  Named nodes go in
+ * chunks of RPC_CHUNK, each with its own request naming only its nodes,
+ * so a call to N nodes costs N messages of one chunk's size, not N of N
+ * names; a broadcast is one chunk without names. */
 struct rpc_pending {
     const struct rpc_call_opts *o;
-    struct wire_request rq;
+    struct wire_request *rqs;      /* one per chunk; requestid "" when not sent */
+    size_t nchunks;
     unsigned char *answered;       /* per named node */
     size_t nanswered;
 };
 
-static int rpc_build_request(struct rpc_client *c, struct rpc_pending *p, struct choir_error *err)
+static size_t rpc_chunk_end(const struct rpc_pending *p, size_t k)
+{
+    size_t end = (k + 1) * RPC_CHUNK;
+
+    return end < p->o->nnodes ? end : p->o->nnodes;
+}
+
+/* Builds chunk k's request for its nodes still to answer; 1 when there is
+ * none (nothing to send), 0 when built, -1 on error. */
+static int rpc_build_request(struct rpc_client *c, struct rpc_pending *p, size_t k,
+                             struct choir_error *err)
 {
     const struct rpc_call_opts *o = p->o;
     const char *me = security_certname(c->sec);
+    struct wire_request *rq = &p->rqs[k];
+    size_t left = 0;
     json_t *body;
     char *text;
     int rc;
 
-    wire_request_clear(&p->rq);
-    if (wire_envelope_init(&p->rq.env, me, me, c->collective, o->agent, o->ttl, err) < 0)
+    wire_request_clear(rq);
+    for (size_t i = k * RPC_CHUNK; i < rpc_chunk_end(p, k); i++)
+        left += !p->answered[i];
+    if (o->nnodes && left == 0)
+        return 1;
+    if (wire_envelope_init(&rq->env, me, me, c->collective, o->agent, o->ttl, err) < 0)
         return -1;
-    for (size_t i = 0; i < o->nnodes; i++)
+    for (size_t i = k * RPC_CHUNK; i < rpc_chunk_end(p, k); i++)
         if (!p->answered[i])
-            wire_filter_add_identity(&p->rq.env.filter, o->nodes[i]);
-    wire_filter_add_agent(&p->rq.env.filter, o->agent);
+            wire_filter_add_identity(&rq->env.filter, o->nodes[i]);
+    wire_filter_add_agent(&rq->env.filter, o->agent);
     body = json_pack("{s:s, s:s, s:s, s:o}", "agent", o->agent, "action", o->action, "caller",
-                     p->rq.env.callerid, "data", o->data ? json_incref(o->data) : json_object());
+                     rq->env.callerid, "data", o->data ? json_incref(o->data) : json_object());
     text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
-    rc = wire_request_set_body(&p->rq, text, strlen(text), err);
+    rc = wire_request_set_body(rq, text, strlen(text), err);
     free(text);
     return rc;
 }
 
-/* Signs and publishes the request to every node still to answer (or
+/* Signs and publishes chunk k's request to its nodes still to answer (or
  * broadcasts it). */
-static int rpc_publish(struct rpc_client *c, struct rpc_pending *p, struct choir_error *err)
+static int rpc_publish(struct rpc_client *c, struct rpc_pending *p, size_t k,
+                       struct choir_error *err)
 {
     const struct rpc_call_opts *o = p->o;
+    const struct wire_request *rq = &p->rqs[k];
     struct wire_signer signer = security_signer(c->sec);
     struct wire_headers headers = {0};
-    unsigned long expiration = bus_request_expiration_ms((unsigned)p->rq.env.ttl);
+    unsigned long expiration = bus_request_expiration_ms((unsigned)rq->env.ttl);
     char *out = NULL;
     size_t len;
-    int rc;
+    int rc = 0;
 
     snprintf(headers.reply_to, sizeof(headers.reply_to), "%s", bus_reply_queue_name(c->bus));
     snprintf(headers.sender, sizeof(headers.sender), "%s", security_certname(c->sec));
-    if (wire_pack_request(&p->rq, &signer, &headers, &out, &len, err) < 0)
+    if (wire_pack_request(rq, &signer, &headers, &out, &len, err) < 0)
         return -1;
-    if (o->nnodes == 0) {
+    if (o->nnodes == 0)
         rc = bus_publish_broadcast(c->bus, o->agent, out, len, headers.reply_to, expiration, err);
-    } else {
-        rc = 0;
-        for (size_t i = 0; i < o->nnodes && rc == 0; i++)
-            if (!p->answered[i])
-                rc = bus_publish_directed(c->bus, o->nodes[i], out, len, headers.reply_to,
-                                          expiration, err);
-    }
+    for (size_t i = k * RPC_CHUNK; i < rpc_chunk_end(p, k) && rc == 0; i++)
+        if (!p->answered[i])
+            rc = bus_publish_directed(c->bus, o->nodes[i], out, len, headers.reply_to, expiration,
+                                      err);
     free(out);
     return rc;
+}
+
+/* Builds and publishes every chunk that has nodes to answer. */
+static int rpc_send(struct rpc_client *c, struct rpc_pending *p, struct choir_error *err)
+{
+    for (size_t k = 0; k < p->nchunks; k++) {
+        int rc = rpc_build_request(c, p, k, err);
+
+        if (rc == 1)
+            continue;
+        if (rc == 0)
+            rc = rpc_publish(c, p, k, err);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
 }
 
 static void rpc_add_reply(struct rpc_result *res, const char *node, json_t *body)
@@ -400,12 +435,22 @@ static void rpc_add_reply(struct rpc_result *res, const char *node, json_t *body
     r->data = json_is_object(data) ? json_incref(data) : json_object();
 }
 
-/* Index of node among the named ones, or -1 (broadcast: 0 when new). */
-static long rpc_expected(const struct rpc_pending *p, const struct rpc_result *res, const char *node)
+/* The chunk whose request this reply answers, or -1. */
+static long rpc_chunk_of(const struct rpc_pending *p, const char *requestid)
+{
+    for (size_t k = 0; k < p->nchunks; k++)
+        if (p->rqs[k].env.requestid[0] && strcmp(p->rqs[k].env.requestid, requestid) == 0)
+            return (long)k;
+    return -1;
+}
+
+/* Index of node among chunk k's named ones, or -1 (broadcast: 0 when new). */
+static long rpc_expected(const struct rpc_pending *p, size_t k, const struct rpc_result *res,
+                         const char *node)
 {
     if (p->o->nnodes == 0)
         return rpc_result_find(res, node) ? -1 : 0;
-    for (size_t i = 0; i < p->o->nnodes; i++)
+    for (size_t i = k * RPC_CHUNK; i < rpc_chunk_end(p, k); i++)
         if (strcmp(p->o->nodes[i], node) == 0)
             return p->answered[i] ? -1 : (long)i;
     return -1;
@@ -422,7 +467,7 @@ static void rpc_take(struct rpc_client *c, struct rpc_pending *p, const struct b
     struct choir_error why = {0};
     char reason[SECURITY_REASON_SIZE];
     json_t *body = NULL;
-    long idx;
+    long idx, k;
 
     if (c->on_event) {
         struct rpc_event ev;
@@ -438,7 +483,7 @@ static void rpc_take(struct rpc_client *c, struct rpc_pending *p, const struct b
         c->rejected++;
         return;
     }
-    if (strcmp(rep.requestid, p->rq.env.requestid) != 0)
+    if ((k = rpc_chunk_of(p, rep.requestid)) < 0)
         goto out; /* a late reply to an earlier call */
     if (security_verify_reply(c->sec, &s, &rep, reason, sizeof(reason)) != SECURITY_OK) {
         c->rejected++;
@@ -450,7 +495,7 @@ static void rpc_take(struct rpc_client *c, struct rpc_pending *p, const struct b
         c->rejected++;
         goto out;
     }
-    idx = rpc_expected(p, res, rep.senderid);
+    idx = rpc_expected(p, (size_t)k, res, rep.senderid);
     if (idx >= 0) {
         rpc_add_reply(res, rep.senderid, body);
         if (p->o->nnodes) {
@@ -490,9 +535,7 @@ static int rpc_recover(struct rpc_client *c, struct rpc_pending *p, struct choir
         return -1;
     if (!p->o->idempotent)
         return 0;
-    if (rpc_build_request(c, p, err) < 0)
-        return -1;
-    return rpc_publish(c, p, err);
+    return rpc_send(c, p, err);
 }
 
 static int rpc_collect(struct rpc_client *c, struct rpc_pending *p, struct rpc_result *res,
@@ -527,9 +570,9 @@ int rpc_call(struct rpc_client *c, const struct rpc_call_opts *o, struct rpc_res
 
     memset(res, 0, sizeof(*res));
     p.answered = xcalloc(o->nnodes ? o->nnodes : 1, 1);
-    rc = rpc_build_request(c, &p, err);
-    if (rc == 0)
-        rc = rpc_publish(c, &p, err);
+    p.nchunks = o->nnodes ? (o->nnodes + RPC_CHUNK - 1) / RPC_CHUNK : 1;
+    p.rqs = xcalloc(p.nchunks, sizeof(*p.rqs));
+    rc = rpc_send(c, &p, err);
     if (rc == BUS_LOST)
         rc = rpc_recover(c, &p, err);
     if (rc == 0)
@@ -538,7 +581,9 @@ int rpc_call(struct rpc_client *c, const struct rpc_call_opts *o, struct rpc_res
         rpc_list_missing(&p, res);
     else
         err->code = CHOIR_EXIT_SERVER;
-    wire_request_clear(&p.rq);
+    for (size_t k = 0; k < p.nchunks; k++)
+        wire_request_clear(&p.rqs[k]);
+    free(p.rqs);
     free(p.answered);
     return rc == 0 ? 0 : -1;
 }

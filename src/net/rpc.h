@@ -10,9 +10,12 @@
  * {statuscode, statusmsg, data}, or statuscode 4 when the RPC body is not
  * {"agent", "action", "caller", "data"} consistent with the envelope.
  *
- * Contract, console side: rpc_call sends one signed request, directed to
+ * Contract, console side: rpc_call sends a signed request, directed to
  * each named node or broadcast to every node serving the agent when no
- * node is named, and collects replies until every named node answered or
+ * node is named.  Named nodes go in chunks of RPC_CHUNK: each chunk has a
+ * request of its own (its own id) whose identity filter names only that
+ * chunk's nodes, so the bytes sent grow linearly with the nodes.  It
+ * collects replies until every named node answered or
  * the deadline passed (a broadcast always waits for the deadline).  Each
  * reply must be signed by the replying identity's own certificate, chained
  * to the Puppet CA; others are counted as rejected and ignored.  Nodes that
@@ -45,6 +48,7 @@ enum rpc_status {
 };
 
 #define RPC_STATUSMSG_MAX 512
+#define RPC_CHUNK 64                  /* named nodes per request */
 
 /* Handles one authentic request; fills *out (a JSON object, may stay NULL
  * for {}), *statuscode and statusmsg. */
