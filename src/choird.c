@@ -103,7 +103,7 @@ static int sim_option(int c, const char *arg, struct sim_opts *o)
         return 0;
     default:
         o->seed = strtoul(arg, &end, 10);
-        return *end || end == arg ? bad_value("--sim-seed", "give a whole number") : 0;
+        return *end || !isdigit((unsigned char)arg[0]) || errno ? bad_value("--sim-seed", "give a whole number") : 0;
     }
 }
 

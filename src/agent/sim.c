@@ -360,16 +360,18 @@ long sim_tick(struct sim *s)
 int sim_parse_duration(const char *text, long *min_ms, long *max_ms, char *why, size_t n)
 {
     char *end;
+    const char *second;
     double lo = strtod(text, &end), hi;
 
     if (end == text || *end != ':') {
-        snprintf(why, n, "\"%s\" is not MIN:MAX seconds", text);
+        snprintf(why, n, "\"%.64s\" is not MIN:MAX seconds", text);
         return -1;
     }
-    text = end + 1;
-    hi = strtod(text, &end);
-    if (end == text || *end || lo < 0 || hi < lo || hi > 86400) {
-        snprintf(why, n, "\"%s\" is not MIN:MAX seconds with 0 <= MIN <= MAX <= 86400", text);
+    second = end + 1;
+    hi = strtod(second, &end);
+    /* written so that NaN fails every test */
+    if (end == second || *end || !(lo >= 0 && hi >= lo && hi <= 86400)) {
+        snprintf(why, n, "\"%.64s\" is not MIN:MAX seconds with 0 <= MIN <= MAX <= 86400", text);
         return -1;
     }
     *min_ms = (long)(lo * 1000);

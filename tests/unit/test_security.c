@@ -761,6 +761,32 @@ static void test_identity_replies(void **state)
     security_identity_free(NULL);
 }
 
+/* One request to sim-00001 and sim-00002 reaches the simulator once per
+ * named node: each directed copy verifies once, as its target. */
+static void test_identity_requests(void **state)
+{
+    const struct security_check as_one = {served, 1, "status", 1, "sim-00001"};
+    const struct security_check as_two = {served, 1, "status", 1, "sim-00002"};
+    struct wire_request req;
+    char *text;
+
+    (void)state;
+    new_request(&req, "alice.mcollective");
+    wire_filter_clear(&req.env.filter);
+    wire_filter_add_identity(&req.env.filter, "sim-00001");
+    wire_filter_add_identity(&req.env.filter, "sim-00002");
+    wire_filter_add_agent(&req.env.filter, "puppet");
+    text = pack(alice, &req);
+    expect_verdict(sim, text, &as_one, SECURITY_OK, NULL);
+    expect_verdict(sim, text, &as_two, SECURITY_OK, NULL);
+    expect_verdict(sim, text, &as_one, SECURITY_REPLAYED, "was seen before");
+    expect_verdict(sim, text, &as_two, SECURITY_REPLAYED, NULL);
+    /* a node serving only itself still needs its name in the filter */
+    expect_verdict(node1, text, &check_status, SECURITY_NOT_FOR_THIS_NODE,
+                   "identity filter does not name \"" NODE "\"");
+    free(text);
+}
+
 /* Opening certname fails with an error that contains want (a path is
  * put in front of want when it starts with '/': the sim ssldir's file). */
 static void expect_identity_error(const char *certname, const char *want)
@@ -858,6 +884,7 @@ int main(void)
         cmocka_unit_test(test_replies),
         cmocka_unit_test(test_sign_direct),
         cmocka_unit_test(test_identity_replies),
+        cmocka_unit_test(test_identity_requests),
         cmocka_unit_test(test_identity_errors),
         cmocka_unit_test(test_identity_testca_openssl),
     };
