@@ -58,6 +58,7 @@ struct engine {
     int wake[2];                  /* core -> front end */
     int cmdpipe[2];               /* front end -> core */
     json_t *queue;
+    size_t qhead;                 /* queue[qhead..] not taken yet */
     unsigned long dropped;
     struct engine_cmd *cmds;
     size_t ncmds;
@@ -192,7 +193,8 @@ static void engine_publish(struct engine *e)
         json_t *ev = json_array_get(e->pending, i);
         const char *type = json_string_value(json_object_get(ev, "type"));
 
-        if (json_array_size(e->queue) >= ENGINE_QUEUE_MAX && strcmp(type, "output") == 0) {
+        if (json_array_size(e->queue) - e->qhead >= ENGINE_QUEUE_MAX &&
+            strcmp(type, "output") == 0) {
             e->dropped++;
             continue;
         }
@@ -613,8 +615,11 @@ static void engine_runonce(struct engine *e, const uint32_t *ids, uint32_t n)
         const struct rpc_reply *r = rpc_result_find(&res, nd->name);
         const char *run_id = r ? json_string_value(json_object_get(r->data, "run_id")) : NULL;
 
-        if (node_state_final(nd->state))
-            continue; /* its finished event came during the call */
+        if (node_state_final(nd->state)) {
+            nd->attempts++; /* accepted: its finished event came during the call */
+            engine_put_node(e, ids[k]);
+            continue;
+        }
         if (r && r->statuscode != 0) {
             snprintf(why, sizeof(why), "refused: %s", r->statusmsg);
             engine_fail_node(e, ids[k], "refused", why);
@@ -723,11 +728,14 @@ static bool engine_settle(struct engine *e)
     if (e->nstep)
         return false;
     if (e->job->state == JOB_STOPPING) {
+        char why[sizeof(e->job->reason)]; /* engine_job_state writes job->reason */
+
+        snprintf(why, sizeof(why), "%s", e->job->reason);
         engine_mark_unreached(e, e->stop_reason < 0 ? "the job was aborted" : "the job stopped");
         if (e->stop_reason < 0)
-            engine_job_state(e, JOB_ABORTED, "%s", e->job->reason);
+            engine_job_state(e, JOB_ABORTED, "%s", why);
         else
-            engine_job_state(e, JOB_FAILED, "%s", e->job->reason);
+            engine_job_state(e, JOB_FAILED, "%s", why);
         return true;
     }
     if (e->job->state != JOB_RUNNING || job_remaining(e->job) > 0)
@@ -1234,11 +1242,15 @@ size_t engine_take(struct engine *e, json_t **evs, size_t max)
     while (read(e->wake[0], drain, sizeof(drain)) > 0)
         ;
     pthread_mutex_lock(&e->mu);
-    n = json_array_size(e->queue) < max ? json_array_size(e->queue) : max;
+    n = json_array_size(e->queue) - e->qhead;
+    n = n < max ? n : max;
     for (size_t i = 0; i < n; i++)
-        evs[i] = json_incref(json_array_get(e->queue, i));
-    for (size_t i = 0; i < n; i++)
-        json_array_remove(e->queue, 0);
+        evs[i] = json_incref(json_array_get(e->queue, e->qhead + i));
+    e->qhead += n;
+    if (e->qhead == json_array_size(e->queue)) { /* all taken: start afresh, O(1) per event */
+        json_array_clear(e->queue);
+        e->qhead = 0;
+    }
     pthread_mutex_unlock(&e->mu);
     return n;
 }

@@ -562,6 +562,30 @@ static int rpc_collect(struct rpc_client *c, struct rpc_pending *p, struct rpc_r
     return 0;
 }
 
+struct rpc_key {
+    const char *node;
+    size_t index;
+};
+
+static int rpc_cmp_key(const void *a, const void *b)
+{
+    return strcmp(((const struct rpc_key *)a)->node, ((const struct rpc_key *)b)->node);
+}
+
+/* Sorts the replies' indexes by node: rpc_result_find in O(log n). */
+static void rpc_index(struct rpc_result *res)
+{
+    struct rpc_key *keys = xmalloc((res->nreplies + 1) * sizeof(*keys));
+
+    for (size_t i = 0; i < res->nreplies; i++)
+        keys[i] = (struct rpc_key){res->replies[i].node, i};
+    qsort(keys, res->nreplies, sizeof(*keys), rpc_cmp_key);
+    res->by_node = xmalloc((res->nreplies + 1) * sizeof(*res->by_node));
+    for (size_t i = 0; i < res->nreplies; i++)
+        res->by_node[i] = keys[i].index;
+    free(keys);
+}
+
 int rpc_call(struct rpc_client *c, const struct rpc_call_opts *o, struct rpc_result *res,
              struct choir_error *err)
 {
@@ -577,9 +601,10 @@ int rpc_call(struct rpc_client *c, const struct rpc_call_opts *o, struct rpc_res
         rc = rpc_recover(c, &p, err);
     if (rc == 0)
         rc = rpc_collect(c, &p, res, err);
-    if (rc == 0)
+    if (rc == 0) {
         rpc_list_missing(&p, res);
-    else
+        rpc_index(res);
+    } else
         err->code = CHOIR_EXIT_SERVER;
     for (size_t k = 0; k < p.nchunks; k++)
         wire_request_clear(&p.rqs[k]);
@@ -599,12 +624,26 @@ void rpc_result_clear(struct rpc_result *res)
         free(res->missing[i]);
     free(res->replies);
     free(res->missing);
+    free(res->by_node);
     memset(res, 0, sizeof(*res));
 }
 
 const struct rpc_reply *rpc_result_find(const struct rpc_result *res, const char *node)
 {
-    for (size_t i = 0; i < res->nreplies; i++)
+    size_t lo = 0, hi = res->nreplies;
+
+    while (res->by_node && lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(res->replies[res->by_node[mid]].node, node);
+
+        if (c == 0)
+            return &res->replies[res->by_node[mid]];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = 0; !res->by_node && i < res->nreplies; i++)
         if (strcmp(res->replies[i].node, node) == 0)
             return &res->replies[i];
     return NULL;

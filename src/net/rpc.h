@@ -157,6 +157,7 @@ struct rpc_result {
     size_t nreplies;
     char **missing;               /* named nodes that did not answer, sorted */
     size_t nmissing;
+    size_t *by_node;              /* reply indexes sorted by node, for rpc_result_find */
 };
 
 /* Creates the client's reply queue. */
