@@ -68,4 +68,19 @@ int cmd_show(int argc, char **argv);
 int cmd_ctl(int argc, char **argv);
 int cmd_unlock(int argc, char **argv);
 
+/* The console (choir_tui.c): whether run/resume use it (stdin and stdout
+ * are terminals, no --json, no --no-tui), opening it with the
+ * configuration's color, theme and tui.keys, following an engine in it
+ * (closes it; the job's exit code, or CHOIR_EXIT_ABORTED when the operator
+ * left a job that was not over), and `choir replay`. */
+struct tui;
+struct engine;
+int console_wanted(int json, int no_tui);
+int console_open(struct tui **out, const struct config *cfg, const struct theme *theme,
+                 int exit_at_end, struct choir_error *err);
+void console_close(struct tui **t);
+int console_follow(struct tui *t, struct engine *e, const char *job_id,
+                   const struct term_style *st);
+int cmd_replay(int argc, char **argv);
+
 #endif

@@ -22,6 +22,7 @@
 #include "ui/job_render.h"
 #include "ui/plan_render.h"
 #include "ui/theme.h"
+#include "ui/tui.h"
 
 #define EVENTS_PER_TAKE 512
 
@@ -59,7 +60,7 @@ static const char run_usage[] =
     "  --contain          a failure skips only the nodes that depend on the failed one\n"
     "  --noop             noop runs: report what would change\n"
     "  --yes              do not ask before running\n"
-    "  --no-tui           the plain log even on a terminal (the only face so far)\n"
+    "  --no-tui           the plain log even on a terminal (default there: the console)\n"
     "  --json             one JSON event per line (docs/protocol.md §12)\n"
     "  --output           every output line of every run (default: warnings and errors)\n"
     "  --job-id ID        the job id (default: the time and 6 random hex digits)\n"
@@ -71,7 +72,7 @@ static const char run_usage[] =
 struct run_args {
     struct plan_args plan;
     struct job_options opt;
-    int yes, json, output, retry;
+    int yes, json, output, retry, no_tui;
     const char *job_id;
     const char *id_arg;          /* resume, show, ctl, unlock: the job */
 };
@@ -151,7 +152,7 @@ static int run_option(const char *cmd, int c, struct run_args *a, char **argv)
     case OPT_CONTAIN: a->opt.contain = 1; return -1;
     case OPT_NOOP: a->opt.noop = 1; return -1;
     case OPT_YES: a->yes = 1; return -1;
-    case OPT_NOTUI: return -1;
+    case OPT_NOTUI: a->no_tui = 1; return -1;
     case OPT_JSON: a->json = 1; return -1;
     case OPT_OUTPUT: a->output = 1; return -1;
     case OPT_RETRY: a->retry = 1; return -1;
@@ -309,11 +310,12 @@ static struct journal *open_journal(const struct config *cfg, struct choir_error
     return j;
 }
 
-/* Runs or resumes job (taken over) and follows it. */
+/* Runs or resumes job (taken over) and follows it, in the console when
+ * tui is set (drive closes it). */
 static int drive(const struct config *cfg, struct journal *jr, struct job *job, int resume,
-                 const struct run_args *a, const struct term_style *st)
+                 const struct run_args *a, const struct term_style *st, struct tui *tui)
 {
-    struct engine_config ec = {cfg, job, jr, resume, 1};
+    struct engine_config ec = {cfg, job, jr, resume, 1, tui != NULL};
     struct engine *e = NULL;
     struct choir_error err = {0};
     struct job_render r;
@@ -323,15 +325,18 @@ static int drive(const struct config *cfg, struct journal *jr, struct job *job, 
     snprintf(id, sizeof(id), "%s", job->id);
     job->opt.start_timeout_s = config_get_int(cfg, "job.start_timeout");
     job->opt.run_timeout_s = config_get_int(cfg, "job.run_timeout");
+    if (tui)
+        tui_status(tui, "connecting to the bus ...");
     if (engine_open(&e, &ec, &err) < 0 || engine_start(e, &err) < 0) {
+        console_close(&tui);
         engine_free(e);
         return fail(&err);
     }
     job_render_init(&r, stdout, a->json, a->output, st);
-    if (!a->json)
+    if (!a->json && !tui)
         fprintf(stdout, "job %s: journal %s; steer it with 'choir ctl %s COMMAND'\n", id,
                 journal_path(jr), id);
-    rc = follow(e, &r, id);
+    rc = tui ? console_follow(tui, e, id, st) : follow(e, &r, id);
     if (rc == CHOIR_EXIT_ABORTED && !engine_finished(e))
         _exit(rc); /* the core thread is mid-call; the journal is consistent */
     engine_free(e);
@@ -354,6 +359,17 @@ static void make_job_id(char *buf, size_t size)
     snprintf(buf, size, "%s-%.6s", when, id);
 }
 
+/* The plan screen: 1 to run, 0 not to. */
+static int console_plan(struct tui *tui, const struct config *cfg, const struct run_args *a,
+                        const struct plan *plan)
+{
+    struct job_options o = a->opt;
+
+    o.start_timeout_s = config_get_int(cfg, "job.start_timeout");
+    o.run_timeout_s = config_get_int(cfg, "job.run_timeout");
+    return tui_plan(tui, plan, &o, config_get(cfg, "puppet.environment"));
+}
+
 /* 1 to run, 0 not to, or an exit code > 1. */
 static int confirm(const struct run_args *a, const struct plan *plan)
 {
@@ -372,22 +388,25 @@ static int confirm(const struct run_args *a, const struct plan *plan)
 }
 
 static int run_plan(struct run_args *a, struct config *cfg, struct plan *plan,
-                    const struct term_style *st)
+                    const struct term_style *st, struct tui *tui)
 {
     struct choir_error err = {0};
     char id[NAMES_JOB_ID_MAX + 1];
     struct journal_job old = {0};
     struct journal *jr;
     struct job *job;
-    int rc = confirm(a, plan);
+    int rc = tui ? a->yes || console_plan(tui, cfg, a, plan) : confirm(a, plan);
 
     if (rc != 1) {
+        console_close(&tui);
         if (rc == 0)
             fprintf(stderr, "choir run: nothing was run\n");
         return rc == 0 ? CHOIR_EXIT_OK : rc;
     }
-    if (!(jr = open_journal(cfg, &err)))
+    if (!(jr = open_journal(cfg, &err))) {
+        console_close(&tui);
         return fail(&err);
+    }
     if (a->job_id)
         snprintf(id, sizeof(id), "%s", a->job_id);
     else
@@ -395,11 +414,12 @@ static int run_plan(struct run_args *a, struct config *cfg, struct plan *plan,
     if (journal_job_get(jr, id, &old, &err) == 0) {
         journal_job_clear(&old);
         journal_close(jr);
+        console_close(&tui);
         return usage_error("run", "job %s is already in the journal (choir resume %s)", id, id);
     }
     job = job_from_plan(plan, id, config_get(cfg, "puppet.certname"),
                         config_get(cfg, "puppet.environment"), &a->opt);
-    rc = drive(cfg, jr, job, 0, a, st);
+    rc = drive(cfg, jr, job, 0, a, st, tui);
     journal_close(jr);
     return rc;
 }
@@ -413,6 +433,7 @@ int cmd_run(int argc, char **argv)
     struct plan *plan = NULL;
     struct term_style st;
     struct theme theme;
+    struct tui *tui = NULL;
     int rc = job_parse_args("run", run_usage, argc, argv, &a, 0);
 
     if (rc >= 0)
@@ -421,14 +442,15 @@ int cmd_run(int argc, char **argv)
         return fail(&err);
     if (theme_load(&theme, config_get(cfg, "theme"), &err) < 0 ||
         plan_load(&a.plan, cfg, &site, &err) < 0 ||
-        plan_compute(&plan, site, &a.plan.opts, &err) < 0) {
+        plan_compute(&plan, site, &a.plan.opts, &err) < 0 ||
+        (console_wanted(a.json, a.no_tui) && console_open(&tui, cfg, &theme, 0, &err) < 0)) {
         rc = fail(&err);
     } else {
         term_style_init(&st, STDOUT_FILENO, config_get(cfg, "color"), &theme);
-        if (!a.json)
+        if (!a.json && !tui)
             plan_render_text(stdout, plan, &st);
         fflush(stdout);
-        rc = run_plan(&a, cfg, plan, &st);
+        rc = run_plan(&a, cfg, plan, &st, tui);
     }
     plan_free(plan);
     site_free(site);
@@ -439,7 +461,7 @@ int cmd_run(int argc, char **argv)
 /* ---- resume ------------------------------------------------------------------------------ */
 
 static const char resume_usage[] =
-    "usage: choir resume JOB [--retry] [--json] [--output] [--journal FILE]\n"
+    "usage: choir resume JOB [--retry] [--json] [--no-tui] [--output] [--journal FILE]\n"
     "                    [--config FILE] [--color WHEN] [--theme NAME]\n"
     "\n"
     "Goes on with a job from the journal: after the console died (even kill -9),\n"
@@ -474,6 +496,7 @@ int cmd_resume(int argc, char **argv)
     struct job *job = NULL;
     struct term_style st;
     struct theme theme;
+    struct tui *tui = NULL;
     int rc = job_parse_args("resume", resume_usage, argc, argv, &a, 1);
 
     if (rc >= 0)
@@ -488,9 +511,12 @@ int cmd_resume(int argc, char **argv)
         printf("job %s already succeeded: nothing to resume\n", job->id);
         job_free(job);
         rc = CHOIR_EXIT_OK;
+    } else if (console_wanted(a.json, a.no_tui) && console_open(&tui, cfg, &theme, 0, &err) < 0) {
+        job_free(job);
+        rc = fail(&err);
     } else {
         term_style_init(&st, STDOUT_FILENO, config_get(cfg, "color"), &theme);
-        rc = drive(cfg, jr, job, 1, &a, &st);
+        rc = drive(cfg, jr, job, 1, &a, &st, tui);
     }
     journal_close(jr);
     config_free(cfg);
@@ -721,8 +747,15 @@ static int unlock_nodes(struct fleet *f, struct journal *jr, const char *id,
         return -1;
     names = calloc(n + 1, sizeof(*names));
     for (size_t i = 0; i < n; i++)
-        if (rows[i].locked)
-            rows[held] = rows[i], names[held++] = rows[i].node;
+        if (rows[i].locked) {
+            /* swap, not copy: every row must stay once for journal_nodes_free */
+            struct journal_node t = rows[held];
+
+            rows[held] = rows[i];
+            rows[i] = t;
+            names[held] = rows[held].node;
+            held++;
+        }
     keep = unlock_select(f, id, rows, held, names, jr);
     if (keep) {
         struct rpc_call_opts o = {.agent = "puppet", .action = "enable", .nodes = names,

@@ -63,6 +63,7 @@ static int check_environment(const char *value, char *why, size_t n);
 static int check_brokers(const char *value, char *why, size_t n);
 static int check_collective(const char *value, char *why, size_t n);
 static int check_regex(const char *value, char *why, size_t n);
+static int check_tui_keys(const char *value, char *why, size_t n);
 static char *default_ssldir(enum config_program prog);
 static char *default_certname(enum config_program prog);
 
@@ -101,6 +102,9 @@ static const struct config_def config_table[] = {
     {{"theme", CONFIG_STRING, 0, 0, NULL, "default", CHOIR_ONLY,
       "colour theme: a name from the theme path (themes/NAME.theme) or a file path"},
      NULL, NULL},
+    {{"tui.keys", CONFIG_STRING, 0, 0, NULL, NULL, CHOIR_ONLY,
+      "console key bindings over the defaults, e.g. 'pause=P abort=X down=j,down' (the console's help lists the actions)"},
+     check_tui_keys, NULL},
     {{"bus.brokers", CONFIG_STRING, 0, 0, NULL, "puppet:5671", BOTH,
       "RabbitMQ brokers, host:port separated by commas, tried in order (failover)"},
      check_brokers, NULL},
@@ -656,6 +660,25 @@ static int check_collective(const char *v, char *why, size_t n)
  * repetitions (found by fuzz_config), so patterns are bounded first. */
 #define REGEX_MAX_LEN 256
 #define REGEX_MAX_REPEATS 8
+
+/* "ACTION=KEY[,KEY...] ...": the words' shape; the console checks the
+ * actions and key names when it starts (it owns the keymap). */
+static int check_tui_keys(const char *v, char *why, size_t n)
+{
+    const char *p = v;
+
+    while (*p) {
+        size_t len = strcspn(p, " \t"), name = strspn(p, "abcdefghijklmnopqrstuvwxyz-");
+
+        if (len && (name == 0 || p[name] != '=' || name + 1 >= len)) {
+            snprintf(why, n, "\"%.*s\" is not ACTION=KEY[,KEY...]", (int)(len < 40 ? len : 40), p);
+            return -1;
+        }
+        p += len;
+        p += strspn(p, " \t");
+    }
+    return 0;
+}
 
 static int check_regex(const char *v, char *why, size_t n)
 {

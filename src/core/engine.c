@@ -63,6 +63,7 @@ struct engine {
     struct engine_cmd *cmds;
     size_t ncmds;
     int finished;
+    int linger, stop;             /* linger: answer commands after the end until stop */
 };
 
 static long long wall_ms(void)
@@ -265,9 +266,16 @@ static uint32_t engine_set_lock(struct engine *e, const uint32_t *ids, uint32_t 
         int ok = r && (r->statuscode == 0 || strstr(r->statusmsg, lock ? "already disabled"
                                                                        : "already enabled"));
 
-        if (ok && nd->locked != lock) {
+        /* a disable without a reply may still land (it waits in the node's
+         * queue for rpc.ttl): count the node held; unlock checks first */
+        if ((ok || (lock && !r)) && nd->locked != lock) {
+            json_t *ev = engine_event(e, "lock");
+
             nd->locked = lock;
             engine_put_node(e, ids[k]);
+            json_object_set_new(ev, "node", json_string(nd->name));
+            json_object_set_new(ev, "locked", json_boolean(lock));
+            engine_emit(e, ev, NULL);
         }
         failed += !ok;
     }
@@ -633,6 +641,8 @@ static void engine_runonce(struct engine *e, const uint32_t *ids, uint32_t n)
             if (!r)
                 snprintf(nd->reason, sizeof(nd->reason), "no reply to runonce: waiting for events");
             engine_node_changed(e, ids[k]);
+        } else {
+            engine_put_node(e, ids[k]); /* running already: journal the attempt */
         }
     }
     rpc_result_clear(&res);
@@ -1094,6 +1104,38 @@ static void engine_loop(struct engine *e)
     }
 }
 
+/* Run events after the end (linger): nobody judges them any more. */
+static void engine_discard_bus(struct engine *e)
+{
+    struct bus_message m = {0};
+    struct choir_error err = {0};
+
+    while (bus_receive(e->bus, &m, 0, &err) == 1)
+        bus_message_clear(&m);
+    bus_message_clear(&m);
+}
+
+/* After the end: the front end's commands (a node's report for the
+ * console's drill-down, status) until engine_wait says stop. */
+static void engine_linger(struct engine *e)
+{
+    for (uint32_t i = 0; i < e->job->nnodes; i++)
+        e->job->nodes[i].deadline_ms = 0;
+    for (;;) {
+        int stop;
+
+        pthread_mutex_lock(&e->mu);
+        stop = e->stop;
+        pthread_mutex_unlock(&e->mu);
+        if (stop)
+            return;
+        engine_commands(e);
+        engine_publish(e);
+        engine_wait_io(e);
+        engine_discard_bus(e);
+    }
+}
+
 static void *engine_main(void *arg)
 {
     struct engine *e = arg;
@@ -1124,6 +1166,8 @@ static void *engine_main(void *arg)
     if (write(e->wake[1], "", 1) < 0) {
         /* the front end also checks engine_finished on its own */
     }
+    if (e->linger)
+        engine_linger(e);
     return NULL;
 }
 
@@ -1184,6 +1228,7 @@ int engine_open(struct engine **out, const struct engine_config *c, struct choir
     e->journal = c->journal;
     e->resume = c->resume;
     e->want_ctl = c->control_socket;
+    e->linger = c->linger;
     e->wake[0] = e->wake[1] = e->cmdpipe[0] = e->cmdpipe[1] = -1;
     e->ttl = config_get_int(c->cfg, "rpc.ttl");
     e->rpc_timeout_ms = (int)config_get_int(c->cfg, "rpc.timeout") * 1000;
@@ -1284,14 +1329,22 @@ int engine_finished(const struct engine *e)
     int f;
 
     pthread_mutex_lock((pthread_mutex_t *)&e->mu);
-    f = e->finished;   /* every event is queued; the front end takes them at its pace */
+    f = e->finished && json_array_size(e->queue) == 0;
     pthread_mutex_unlock((pthread_mutex_t *)&e->mu);
     return f;
 }
 
 int engine_wait(struct engine *e)
 {
+    char one = 1;
+
     if (e->started) {
+        pthread_mutex_lock(&e->mu);
+        e->stop = 1;
+        pthread_mutex_unlock(&e->mu);
+        if (write(e->cmdpipe[1], &one, 1) < 0) {
+            /* the pipe is full: the core thread wakes anyway */
+        }
         pthread_join(e->thread, NULL);
         e->started = 0;
     }

@@ -33,6 +33,10 @@
  * - Commands (engine_command, or `choir ctl` through the control socket
  *   the engine serves): pause, resume, abort, retry, skip NODE, unlock,
  *   status; each one is journaled with its actor and answered in one line.
+ * - With linger (the console), the core thread stays once the job is
+ *   final and still answers commands (report NODE for the drill-down,
+ *   status) until engine_wait tells it to stop; run events that come late
+ *   are dropped.
  * - engine_wait returns the job's exit code once the job is final:
  *   CHOIR_EXIT_OK, _PARTIAL (node failures), _BUDGET, _ABORTED, _REFUSED,
  *   _SERVER (the broker lost for good). */
@@ -57,6 +61,7 @@ struct engine_config {
     struct journal *journal;      /* borrowed; used by the core thread only */
     int resume;                   /* the job comes from the journal */
     int control_socket;           /* serve `choir ctl` */
+    int linger;                   /* after the end, answer commands until engine_wait */
 };
 
 struct engine;

@@ -17,7 +17,7 @@ static const struct {
     {THEME_REVERSE, "rev"},     {THEME_STANDOUT, "smso"}, {THEME_BLINK, "blink"},
 };
 
-static int term_wants_colour(int fd, const char *mode)
+int term_colour_wanted(int fd, const char *mode)
 {
     const char *no_color = getenv("NO_COLOR");
 
@@ -52,10 +52,13 @@ static void term_colour(char *dst, const char *capname, int colour, int colours)
 void term_style_init(struct term_style *st, int fd, const char *mode, const struct theme *theme)
 {
     int errret = 0, colours;
+    TERMINAL *screen_term = cur_term; /* the console's, when it runs: kept */
 
     memset(st, 0, sizeof(*st));
-    if (!term_wants_colour(fd, mode) || setupterm(NULL, fd, &errret) != OK)
+    if (!term_colour_wanted(fd, mode) || setupterm(NULL, fd, &errret) != OK) {
+        set_curterm(screen_term);
         return;
+    }
     if (term_cap_ok(tigetstr("sgr0"))) {
         st->enabled = 1;
         term_append(st->off, tigetstr("sgr0"));
@@ -71,4 +74,5 @@ void term_style_init(struct term_style *st, int fd, const char *mode, const stru
         }
     }
     del_curterm(cur_term);
+    set_curterm(screen_term);
 }

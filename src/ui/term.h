@@ -22,6 +22,10 @@ struct term_style {
 
 void term_style_init(struct term_style *st, int fd, const char *mode, const struct theme *theme);
 
+/* Whether output to fd should be coloured under mode (the rule above,
+ * without terminfo): the console (tui.h) asks it too. */
+int term_colour_wanted(int fd, const char *mode);
+
 static inline const char *term_on(const struct term_style *st, enum theme_role r)
 {
     return st->enabled ? st->on[r] : "";

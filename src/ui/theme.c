@@ -57,7 +57,9 @@ void theme_default(struct theme *t)
         [THEME_NODE_WAITING] = {0, -1, -1},   [THEME_NODE_SKIPPED] = {THEME_DIM, -1, -1},
         [THEME_LOCKED] = {0, 5, -1},          [THEME_CURSOR] = {THEME_REVERSE, -1, -1},
         [THEME_FOOTER] = {THEME_REVERSE, -1, -1}, [THEME_LOG_ERROR] = {0, 1, -1},
-        [THEME_LOG_WARNING] = {0, 3, -1},
+        [THEME_LOG_WARNING] = {0, 3, -1},     [THEME_FLASH] = {0, 0, 3},
+        [THEME_PANE_TITLE] = {THEME_BOLD | THEME_UNDERLINE, -1, -1},
+        [THEME_MATCH] = {0, 0, 3},            [THEME_PROMPT] = {THEME_BOLD, 3, -1},
     };
 
     snprintf(t->name, sizeof(t->name), "default");

@@ -36,7 +36,11 @@
     X(THEME_CURSOR, "cursor")          \
     X(THEME_FOOTER, "footer")          \
     X(THEME_LOG_ERROR, "log-error")    \
-    X(THEME_LOG_WARNING, "log-warning")
+    X(THEME_LOG_WARNING, "log-warning") \
+    X(THEME_FLASH, "flash")            \
+    X(THEME_PANE_TITLE, "pane-title")  \
+    X(THEME_MATCH, "match")            \
+    X(THEME_PROMPT, "prompt")
 
 enum theme_role {
 #define THEME_ROLE_ENUM(id, name) id,

@@ -111,7 +111,7 @@ static void test_key_table(void **state)
 {
     static const char *const names[] = {
         "puppet.server", "puppet.srv_domain", "puppet.ssldir", "puppet.certname",
-        "puppet.environment", "http.connect_timeout", "http.timeout", "site.max_bytes", "color", "theme", "bus.brokers", "bus.tls", "bus.user",
+        "puppet.environment", "http.connect_timeout", "http.timeout", "site.max_bytes", "color", "theme", "tui.keys", "bus.brokers", "bus.tls", "bus.user",
         "bus.password", "bus.vhost", "bus.collective", "bus.heartbeat", "bus.connect_timeout",
         "security.allow", "security.privileged", "security.policy_file", "security.clock_skew",
         "rpc.ttl", "rpc.timeout", "rpc.discovery_timeout", "job.journal", "job.start_timeout", "job.run_timeout", "puppet.command", "puppet.lastrunfile",
