@@ -663,13 +663,14 @@ int cmd_show(int argc, char **argv)
 
 static const char ctl_usage[] =
     "usage: choir ctl JOB pause|resume|abort|retry|unlock|status\n"
-    "       choir ctl JOB skip NODE\n"
+    "       choir ctl JOB skip|report NODE\n"
     "\n"
     "Steers a job that a console is running, through its control socket (only\n"
     "the same user may): pause (no new step; runs in flight finish), resume,\n"
     "abort (stop; the job stays resumable), retry (failed nodes run again),\n"
     "skip NODE (a waiting node will not run), unlock (release the job's locks\n"
-    "while it is paused or over), status.  Every command goes to the journal\n"
+    "while it is paused or over), status, report NODE (the node's last report\n"
+    "goes into the job's event stream).  Every command goes to the journal\n"
     "with who sent it.  Exit 0 when the job answered ok, 1 when it refused.\n";
 
 int cmd_ctl(int argc, char **argv)
@@ -685,9 +686,9 @@ int cmd_ctl(int argc, char **argv)
         return usage_error("ctl", "%s", "give a job and a command");
     if (!names_job_id_ok(argv[1]))
         return usage_error("ctl", "\"%s\" is not a job id", argv[1]);
-    if ((argc == 4) != (strcmp(argv[2], "skip") == 0))
-        return usage_error("ctl", "%s", argc == 4 ? "only skip takes an argument"
-                                                  : "skip needs the node to skip");
+    if ((argc == 4) != (!strcmp(argv[2], "skip") || !strcmp(argv[2], "report")))
+        return usage_error("ctl", "%s", argc == 4 ? "only skip and report take a node"
+                                                  : "skip and report need a node");
     snprintf(line, sizeof(line), "%s%s%s", argv[2], argc == 4 ? " " : "", argc == 4 ? argv[3] : "");
     if (ctl_send(argv[1], line, reply, sizeof(reply), &err) < 0)
         return fail(&err);
@@ -704,18 +705,38 @@ static const char unlock_usage[] =
     "checks the result.  When a console is still running the job, the command\n"
     "goes to it instead (it refuses while runs are in flight).\n";
 
-/* Which of the held nodes still carry this job's lock. */
+/* One puppet action to the named nodes, with the configured ttl and timeout. */
+static int unlock_call(struct fleet *f, const char *action, const char **names, size_t n,
+                       struct rpc_result *res, struct choir_error *err)
+{
+    struct rpc_call_opts o = {.agent = "puppet", .action = action, .nodes = names, .nnodes = n,
+                              .ttl = config_get_int(f->cfg, "rpc.ttl"), .idempotent = 1,
+                              .timeout_ms = (int)config_get_int(f->cfg, "rpc.timeout") * 1000};
+
+    memset(res, 0, sizeof(*res));
+    return n ? rpc_call(&f->client, &o, res, err) : 0;
+}
+
+static void unlock_forget(struct journal *jr, struct journal_node *rows, size_t n,
+                          const char *node)
+{
+    for (size_t k = 0; k < n; k++)
+        if (!strcmp(rows[k].node, node)) {
+            rows[k].locked = 0;
+            journal_node_put(jr, &rows[k]);
+        }
+}
+
+/* Which of the held nodes still carry this job's lock: they stay at the
+ * front of names; the others are forgotten (no longer ours to release). */
 static size_t unlock_select(struct fleet *f, const char *id, struct journal_node *rows, size_t n,
                             const char **names, struct journal *jr)
 {
-    struct rpc_call_opts o = {.agent = "puppet", .action = "status", .nodes = names, .nnodes = n,
-                              .ttl = config_get_int(f->cfg, "rpc.ttl"), .idempotent = 1,
-                              .timeout_ms = (int)config_get_int(f->cfg, "rpc.timeout") * 1000};
     struct rpc_result res;
     struct choir_error err = {0};
     size_t keep = 0;
 
-    if (rpc_call(&f->client, &o, &res, &err) < 0)
+    if (unlock_call(f, "status", names, n, &res, &err) < 0)
         return 0;
     for (size_t i = 0; i < n; i++) {
         const struct rpc_reply *r = rpc_result_find(&res, names[i]);
@@ -725,8 +746,7 @@ static size_t unlock_select(struct fleet *f, const char *id, struct journal_node
             printf("%s: no reply (still locked)\n", names[i]);
         } else if (!msg || !strstr(msg, id) || json_is_true(json_object_get(r->data, "enabled"))) {
             printf("%s: no longer locked by this job (%s)\n", names[i], msg && *msg ? msg : "enabled");
-            rows[i].locked = 0;
-            journal_node_put(jr, &rows[i]);
+            unlock_forget(jr, rows, n, names[i]);
         } else {
             names[keep++] = names[i];
         }
@@ -735,13 +755,46 @@ static size_t unlock_select(struct fleet *f, const char *id, struct journal_node
     return keep;
 }
 
+/* enable, then status: a node counts as released when status says enabled.
+ * Returns how many were not. */
+static size_t unlock_release(struct fleet *f, const char **names, size_t keep,
+                             struct journal_node *rows, size_t held, struct journal *jr,
+                             struct choir_error *err)
+{
+    struct rpc_result en, st;
+    size_t bad = 0;
+
+    if (unlock_call(f, "enable", names, keep, &en, err) < 0)
+        return keep;
+    if (unlock_call(f, "status", names, keep, &st, err) < 0) {
+        rpc_result_clear(&en);
+        return keep;
+    }
+    for (size_t i = 0; i < keep; i++) {
+        const struct rpc_reply *r = rpc_result_find(&en, names[i]);
+        const struct rpc_reply *s = rpc_result_find(&st, names[i]);
+        int ok = s && json_is_true(json_object_get(s->data, "enabled"));
+
+        if (ok) {
+            printf("%s: enabled (status confirms)\n", names[i]);
+            unlock_forget(jr, rows, held, names[i]);
+        } else {
+            printf("%s: failed: %s\n", names[i], !r ? "no reply" : r->statuscode ? r->statusmsg
+                                                   : "status still says disabled");
+        }
+        bad += !ok;
+    }
+    rpc_result_clear(&en);
+    rpc_result_clear(&st);
+    return bad;
+}
+
 static int unlock_nodes(struct fleet *f, struct journal *jr, const char *id,
                         struct choir_error *err)
 {
     struct journal_node *rows = NULL;
-    size_t n = 0, held = 0, keep, bad = 0;
+    size_t n = 0, held = 0, keep, bad;
     const char **names;
-    struct rpc_result res = {0};
 
     if (journal_nodes(jr, id, &rows, &n, err) < 0)
         return -1;
@@ -757,36 +810,15 @@ static int unlock_nodes(struct fleet *f, struct journal *jr, const char *id,
             held++;
         }
     keep = unlock_select(f, id, rows, held, names, jr);
-    if (keep) {
-        struct rpc_call_opts o = {.agent = "puppet", .action = "enable", .nodes = names,
-                                  .nnodes = keep, .ttl = config_get_int(f->cfg, "rpc.ttl"),
-                                  .idempotent = 1,
-                                  .timeout_ms = (int)config_get_int(f->cfg, "rpc.timeout") * 1000};
-
-        if (rpc_call(&f->client, &o, &res, err) == 0)
-            for (size_t i = 0; i < keep; i++) {
-                const struct rpc_reply *r = rpc_result_find(&res, names[i]);
-                int ok = r && r->statuscode == 0;
-
-                printf("%s: %s%s\n", names[i], ok ? "enabled" : "failed: ",
-                       ok ? "" : r ? r->statusmsg : "no reply");
-                bad += !ok;
-                for (size_t k = 0; ok && k < held; k++)
-                    if (!strcmp(rows[k].node, names[i])) {
-                        rows[k].locked = 0;
-                        journal_node_put(jr, &rows[k]);
-                    }
-            }
-        rpc_result_clear(&res);
-    }
-    printf("job %s: released %zu of %zu locks it held\n", id, keep - bad, held);
+    bad = unlock_release(f, names, keep, rows, held, jr, err);
+    printf("job %s: released %zu of the %zu locks it still held\n", id, keep - bad, keep);
     free(names);
     journal_event(jr, id, (long long)time(NULL) * 1000, config_get(f->cfg, "puppet.certname"),
                   "operator", "", "{\"command\":\"unlock\"}");
     journal_nodes_free(rows, n);
     if (journal_flush(jr, err) < 0)
         return -1;
-    return bad || keep < held ? 1 : 0;
+    return bad ? 1 : 0;
 }
 
 int cmd_unlock(int argc, char **argv)

@@ -542,14 +542,23 @@ static void engine_probe_one(struct engine *e, uint32_t i, const struct rpc_repl
 static void engine_probe(struct engine *e, const uint32_t *ids, uint32_t n)
 {
     struct rpc_result st, sum, rep;
+    uint32_t *ask = xmalloc((n + 1) * sizeof(*ask)), nask = 0;
 
-    if (engine_rpc(e, "status", NULL, ids, n, 1, &st) < 0)
-        return;
-    if (engine_rpc(e, "last_run_summary", NULL, ids, n, 1, &sum) < 0 ||
-        engine_rpc(e, "last_run_report", NULL, ids, n, 1, &rep) < 0) {
-        rpc_result_clear(&st);
+    if (engine_rpc(e, "status", NULL, ids, n, 1, &st) < 0) {
+        free(ask);
         return;
     }
+    /* reports only from nodes that answered: a dead node costs one timeout */
+    for (uint32_t k = 0; k < n; k++)
+        if (rpc_result_find(&st, e->job->nodes[ids[k]].name))
+            ask[nask++] = ids[k];
+    if (engine_rpc(e, "last_run_summary", NULL, ask, nask, 1, &sum) < 0 ||
+        engine_rpc(e, "last_run_report", NULL, ask, nask, 1, &rep) < 0) {
+        rpc_result_clear(&st);
+        free(ask);
+        return;
+    }
+    free(ask);
     for (uint32_t k = 0; k < n; k++) {
         const char *name = e->job->nodes[ids[k]].name;
         const struct rpc_reply *s = rpc_result_find(&st, name);
@@ -1056,10 +1065,19 @@ static int engine_drain_bus(struct engine *e)
         if (r == 0)
             return 0;
         if (r == BUS_LOST || (r < 0 && !bus_connected(e->bus))) {
+            json_t *warn = engine_event(e, "warning");
+            char lost[sizeof(err.msg)];
+
+            snprintf(lost, sizeof(lost), "%s", err.msg);
             if (bus_reconnect(e->bus, &err) < 0) {
                 engine_job_state(e, JOB_UNREACHABLE, "lost the broker: %s", err.msg);
+                json_decref(warn);
                 return -1;
             }
+            json_object_set_new(warn, "message", json_sprintf("lost the broker (%s); reconnected "
+                                "to %s; asking the nodes in flight what became of their runs",
+                                lost, bus_broker(e->bus)));
+            engine_emit(e, warn, NULL);
             for (uint32_t k = 0; k < e->nstep; k++)
                 e->job->nodes[e->step[k]].deadline_ms = mono_ms();
         }

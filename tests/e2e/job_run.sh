@@ -290,7 +290,7 @@ if want_case 2; then
     assert_true "status: all four disabled by the job" jc J2 \
         "all(not enabled(n) and 'J2' in message(n) for n in NODES)"
     assert_exit 0 choir unlock J2
-    assert_contains "$E2E_STDOUT" "released 4 of 4 locks"
+    assert_contains "$E2E_STDOUT" "released 4 of the 4 locks it still held"
     status_snap
     assert_true "status after unlock: all enabled" jc J2 "all(enabled(n) for n in NODES)"
     show_job J2
@@ -343,10 +343,10 @@ if want_case 4; then
     assert_exit 0 choir enable "$N4"
     assert_exit 0 choir disable "$N4" --message other
     choir unlock J4b >"$E2E_TMP/unlock.out" 2>&1
-    assert_true "unlock enabled dev1" grep -qx "$N1: enabled" "$E2E_TMP/unlock.out"
-    assert_true "and dev2" grep -qx "$N2: enabled" "$E2E_TMP/unlock.out"
+    assert_true "unlock enabled dev1" grep -qx "$N1: enabled (status confirms)" "$E2E_TMP/unlock.out"
+    assert_true "and dev2" grep -qx "$N2: enabled (status confirms)" "$E2E_TMP/unlock.out"
     assert_true "and left dev4 alone" grep -qx "$N4: no longer locked by this job (other)" "$E2E_TMP/unlock.out"
-    assert_true "and said so" grep -qx "job J4b: released 2 of 3 locks it held" "$E2E_TMP/unlock.out"
+    assert_true "and said so" grep -qx "job J4b: released 2 of the 2 locks it still held" "$E2E_TMP/unlock.out"
     show_job J4b
     assert_true "the journal: no lock held any more" jc J4b "not any(r['locked'] for r in show.values())"
     status_snap
@@ -512,7 +512,7 @@ if want_case 10; then
     sandbox_start "$N1" "$CHOIRD"
     wait_for 10 test "$(grep -c "serving puppet as $N1" "$E2E_TMP/$N1/choird.log")" = 2
     assert_exit 0 choir unlock J10
-    assert_contains "$E2E_STDOUT" "released 4 of 4 locks"
+    assert_contains "$E2E_STDOUT" "released 4 of the 4 locks it still held"
     status_snap
     assert_true "dev1 back and every lock released" jc J10 "all(enabled(n) for n in NODES)"
 fi
