@@ -78,7 +78,7 @@ unsigned long engine_dropped(const struct engine *e);
 /* Queues a command for the core; the answer comes back as an "operator"
  * event. */
 void engine_command(struct engine *e, const char *command, const char *arg, const char *actor);
-/* True once the job is final and every event was queued. */
+/* True once the job is final and every event was taken (engine_take). */
 int engine_finished(const struct engine *e);
 /* Joins the core thread; the job's exit code. */
 int engine_wait(struct engine *e);
