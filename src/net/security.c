@@ -19,6 +19,7 @@
 #include <regex.h>
 #include <stdarg.h>
 #include <stdint.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,19 @@ struct security_policy {
     size_t count;
 };
 
+/* A certificate that parsed and chained, by the SHA-256 of its PEM: every
+ * node signs every message with the same certificate, and parsing it
+ * again each time was most of the console's CPU. */
+#define SECURITY_CERT_CACHE 16384        /* slots, a power of two */
+#define SECURITY_CERT_RECHECK 60         /* seconds before the chain is checked again */
+
+struct cert_cache_entry {
+    unsigned char hash[32];
+    X509 *cert;                          /* NULL: empty slot */
+    char cn[NAMES_MAX + 1];
+    time_t checked;
+};
+
 struct security {
     X509_STORE *store;
     X509 *cert;
@@ -107,6 +121,8 @@ struct security {
     char policy_file[PATH_SIZE];
     struct replay replay;
     unsigned long long counters[SECURITY_VERDICT_COUNT];
+    struct cert_cache_entry *certs;   /* SECURITY_CERT_CACHE slots, NULL until used */
+    size_t ncerts;
 };
 
 /* Agent and collective names, as net/wire.c checks them: [A-Za-z0-9_-]. */
@@ -797,6 +813,9 @@ void security_free(struct security *sec)
         regfree(&sec->privileged);
     security_policy_free(sec->policy);
     replay_done(&sec->replay);
+    for (size_t i = 0; sec->certs && i < SECURITY_CERT_CACHE; i++)
+        X509_free(sec->certs[i].cert);
+    free(sec->certs);
     free(sec);
 }
 
@@ -947,12 +966,62 @@ static enum security_verdict verify_parse_cert(struct verify *v, const char *pem
     return SECURITY_OK;
 }
 
-/* Parses the pubcert, reads its CN, checks its chain. */
+static struct cert_cache_entry *cert_cache_slot(struct security *sec, const unsigned char *h)
+{
+    size_t i;
+
+    memcpy(&i, h, sizeof(i));
+    if (!sec->certs)
+        sec->certs = xcalloc(SECURITY_CERT_CACHE, sizeof(*sec->certs));
+    return &sec->certs[i & (SECURITY_CERT_CACHE - 1)];
+}
+
+/* The cached certificate of these PEM bytes when its chain was checked
+ * less than SECURITY_CERT_RECHECK seconds ago. */
+static bool cert_cache_get(struct verify *v, const unsigned char *h)
+{
+    struct cert_cache_entry *c = cert_cache_slot(v->sec, h);
+
+    if (!c->cert || memcmp(c->hash, h, sizeof(c->hash)) != 0 ||
+        time(NULL) - c->checked >= SECURITY_CERT_RECHECK)
+        return false;
+    X509_up_ref(c->cert);
+    v->cert = c->cert;
+    snprintf(v->cn, sizeof(v->cn), "%s", c->cn);
+    return true;
+}
+
+/* Keeps a certificate that passed (one slot per hash: a collision evicts). */
+static void cert_cache_put(struct verify *v, const unsigned char *h)
+{
+    struct cert_cache_entry *c = cert_cache_slot(v->sec, h);
+
+    X509_free(c->cert);
+    X509_up_ref(v->cert);
+    c->cert = v->cert;
+    memcpy(c->hash, h, sizeof(c->hash));
+    snprintf(c->cn, sizeof(c->cn), "%s", v->cn);
+    c->checked = time(NULL);
+}
+
+/* Parses the pubcert, reads its CN, checks its chain (or finds all of it
+ * in the cache). */
 static enum security_verdict verify_cert(struct verify *v, const char *pem, size_t len)
 {
-    enum security_verdict r = verify_parse_cert(v, pem, len);
+    unsigned char h[EVP_MAX_MD_SIZE];
+    unsigned int hlen = 0;
+    bool hashed = pem && len && EVP_Digest(pem, len, h, &hlen, EVP_sha256(), NULL) == 1 &&
+                  hlen == 32;
+    enum security_verdict r;
 
-    return r != SECURITY_OK ? r : verify_chain(v);
+    if (hashed && cert_cache_get(v, h))
+        return SECURITY_OK;
+    r = verify_parse_cert(v, pem, len);
+    if (r == SECURITY_OK)
+        r = verify_chain(v);
+    if (r == SECURITY_OK && hashed)
+        cert_cache_put(v, h);
+    return r;
 }
 
 static enum security_verdict verify_signature(struct verify *v, const char *msg, size_t len,

@@ -158,6 +158,10 @@ enum security_verdict security_verify_request(struct security *sec, const struct
                                               const struct wire_request *req,
                                               const struct security_check *check, char *reason,
                                               size_t reason_size);
+/* Both verifications keep the certificates that parsed and chained, by the
+ * SHA-256 of their PEM, and check a cached one's chain again after 60 s
+ * (its dates; the CRL is read once at security_open): the signature of
+ * every message is always checked.  A context is used by one thread. */
 enum security_verdict security_verify_reply(struct security *sec, const struct wire_secure *sr,
                                             const struct wire_reply *rep, char *reason,
                                             size_t reason_size);
