@@ -56,6 +56,7 @@ static const struct command commands[] = {
     {"show", cmd_show, "show one job's nodes: group, state, verdict, times, failed resources"},
     {"ctl", cmd_ctl, "steer a running job: pause, resume, abort, retry, skip NODE, unlock, status"},
     {"unlock", cmd_unlock, "enable Puppet again on the nodes a job still holds"},
+    {"keys", cmd_keys, "print the console's keys as a table (README and help come from it)"},
     {"replay", cmd_replay, "show a recorded job (choir run --json output) in the console"},
     {"runonce", cmd_runonce, "run Puppet now on nodes and follow each run to its verdict"},
     {"config", cmd_config, "show the effective configuration and where each value comes from"},

@@ -82,5 +82,6 @@ void console_close(struct tui **t);
 int console_follow(struct tui *t, struct engine *e, const char *job_id,
                    const struct term_style *st);
 int cmd_replay(int argc, char **argv);
+int cmd_keys(int argc, char **argv);
 
 #endif

@@ -15,6 +15,7 @@
 #include "core/engine.h"
 #include "core/exitcode.h"
 #include "ui/job_render.h"
+#include "ui/keymap.h"
 #include "ui/replay.h"
 #include "ui/tui.h"
 
@@ -226,4 +227,16 @@ int cmd_replay(int argc, char **argv)
     replay_free(r);
     config_free(cfg);
     return rc;
+}
+
+int cmd_keys(int argc, char **argv)
+{
+    (void)argv;
+    if (argc > 1) {
+        fputs("usage: choir keys\n\nPrints the console's default keys as a Markdown table; "
+              "tui.keys rebinds them.\n", argc == 2 && !strcmp(argv[1], "--help") ? stdout : stderr);
+        return argc == 2 && !strcmp(argv[1], "--help") ? CHOIR_EXIT_OK : CHOIR_EXIT_INPUT;
+    }
+    keymap_table_markdown(stdout);
+    return CHOIR_EXIT_OK;
 }

@@ -285,3 +285,18 @@ void keymap_hints(const struct keymap *km, const enum keymap_action *acts, size_
                                     actions[acts[i]].name);
     }
 }
+
+void keymap_table_markdown(FILE *out)
+{
+    struct keymap km;
+    char keys[64];
+
+    keymap_default(&km);
+    fputs("| keys | action | what it does |\n|---|---|---|\n", out);
+    for (int a = 0; a < KA_COUNT; a++) {
+        keymap_keys_text(&km, (enum keymap_action)a, keys, sizeof(keys));
+        fprintf(out, "| `%s` | %s | %s%s |\n", keys, keymap_action_name((enum keymap_action)a),
+                keymap_action_help((enum keymap_action)a),
+                keymap_action_confirms((enum keymap_action)a) ? " (asks first)" : "");
+    }
+}

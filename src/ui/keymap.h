@@ -21,6 +21,7 @@
 #define CHOIR_UI_KEYMAP_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "core/error.h"
 
@@ -98,6 +99,9 @@ int keymap_action_find(const char *name);
 /* "KEY:name  KEY:name ..." for the actions given, the first key of each
  * (just "name" when the key's name is the action's); actions without a
  * key are left out. */
+/* The default keys as a Markdown table (| keys | action | what it does |),
+ * one row per action: the README's key table is this output. */
+void keymap_table_markdown(FILE *out);
 void keymap_hints(const struct keymap *km, const enum keymap_action *acts, size_t n, char *buf,
                   size_t size);
 

@@ -50,6 +50,12 @@ assert_contains "$SRC/README.md" "scripts/test"
 assert_true "the two commands are on the first screen" bash -c \
   "head -n 24 '$SRC/README.md' | grep -q scripts/demo && head -n 24 '$SRC/README.md' | grep -q scripts/test"
 
+e2e_case "README key table"
+assert_exit 0 "$CHOIR" keys
+while IFS= read -r line; do
+  assert_contains "$SRC/README.md" "$line"
+done < "$E2E_STDOUT"
+
 e2e_case "choird"
 assert_exit 0 "$CHOIRD" --help
 assert_contains "$E2E_STDOUT" "usage: choird"
