@@ -588,7 +588,7 @@ static void runonce_on_event(void *ctx, const char *node, const json_t *event)
 }
 
 /* A job id for a run nobody named: the time and 6 random hex digits. */
-static void runonce_job_id(char *buf, size_t size)
+void make_job_id(char *buf, size_t size)
 {
     char id[WIRE_REQUESTID_LEN + 1] = "000000";
     struct choir_error ignored = {0};
@@ -638,7 +638,7 @@ static int cmd_runonce(int argc, char **argv)
     if (a.job_id)
         snprintf(job, sizeof(job), "%s", a.job_id);
     else
-        runonce_job_id(job, sizeof(job));
+        make_job_id(job, sizeof(job));
     o = (struct runonce_opts){
         .job_id = job, .inputs = a.inputs, .nodes = (const char *const *)a.nodes,
         .nnodes = a.nnodes, .ttl = config_get_int(f.cfg, "rpc.ttl"),

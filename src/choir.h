@@ -57,6 +57,8 @@ int parse_count(const char *s, unsigned long max, uint32_t *out);
 /* The site of a plan: --site FILE, stdin, or PuppetServer. */
 int plan_load(const struct plan_args *a, const struct config *cfg, struct site **site,
               struct choir_error *err);
+/* A job id nobody named: UTC time and 6 random hex digits. */
+void make_job_id(char *buf, size_t size);
 int fleet_open(struct fleet *f, const struct cmdline *cl, struct choir_error *err);
 void fleet_close(struct fleet *f);
 

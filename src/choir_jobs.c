@@ -345,20 +345,6 @@ static int drive(const struct config *cfg, struct journal *jr, struct job *job, 
 
 /* ---- run ------------------------------------------------------------------------------ */
 
-static void make_job_id(char *buf, size_t size)
-{
-    char id[WIRE_REQUESTID_LEN + 1] = "000000";
-    struct choir_error ignored = {0};
-    time_t now = time(NULL);
-    struct tm tm;
-    char when[32];
-
-    wire_requestid_new(id, &ignored);
-    gmtime_r(&now, &tm);
-    strftime(when, sizeof(when), "%Y%m%dT%H%M%S", &tm);
-    snprintf(buf, size, "%s-%.6s", when, id);
-}
-
 /* The plan screen: 1 to run, 0 not to. */
 static int console_plan(struct tui *tui, const struct config *cfg, const struct run_args *a,
                         const struct plan *plan)

@@ -14,6 +14,7 @@
 
 #include <jansson.h>
 
+#include "core/clock.h"
 #include "core/file.h"
 #include "core/xalloc.h"
 
@@ -25,14 +26,6 @@ struct run_mgr {
     int is_child;      /* the keeper is our child (not adopted) */
     int logfd;         /* reading run.log, -1 when closed */
 };
-
-static long long run_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static char *run_path(const char *dir, const char *name)
 {
@@ -220,7 +213,7 @@ int run_start(struct run_mgr *m, char *const *argv, const char *job_id, int carr
     snprintf(i->job_id, sizeof(i->job_id), "%s", job_id);
     runcmd_format(argv, i->command, sizeof(i->command));
     i->carries_job_id = carries_job_id;
-    i->started_ms = run_now_ms();
+    i->started_ms = clock_wall_ms();
     fflush(NULL);
     pid = fork();
     if (pid == 0)
@@ -289,7 +282,7 @@ static void run_take_end(struct run_mgr *m)
     char *text = NULL;
     size_t len;
 
-    i->ended_ms = run_now_ms();
+    i->ended_ms = clock_wall_ms();
     if (file_read(m->exit_path, 64, &text, &len) == 0 &&
         sscanf(text, "%d %d", &i->exit_code, &i->signal) == 2) {
         free(text);

@@ -12,6 +12,7 @@
 #include "agent/run.h"
 #include "agent/runcmd.h"
 #include "agent/runevents.h"
+#include "core/clock.h"
 #include "core/verdict.h"
 #include "core/xalloc.h"
 
@@ -25,22 +26,6 @@ struct runner {
     json_t *finished;         /* built once the run ended, until published */
     int publish_failed;       /* the last publish failed: log once */
 };
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 __attribute__((format(printf, 2, 3)))
 static void runner_log(struct runner *r, const char *fmt, ...)
@@ -78,7 +63,7 @@ static int runner_send(struct runner *r, const char *kind, json_t *event)
     json_object_set_new(event, "job_id", json_string(i->job_id));
     json_object_set_new(event, "run_id", json_string(i->run_id));
     json_object_set_new(event, "seq", json_integer((json_int_t)++r->seq));
-    json_object_set_new(event, "time", json_integer(wall_ms()));
+    json_object_set_new(event, "time", json_integer(clock_wall_ms()));
     if (i->adopted)
         json_object_set_new(event, "adopted", json_true());
     rc = r->cfg.publish(r->cfg.ctx, i->run_id, i->job_id, event, &err);
@@ -303,7 +288,7 @@ static void runner_flush(struct runner *r, int force)
 {
     json_t *ev;
 
-    while ((ev = runevents_take(r->out, mono_ms(), force))) {
+    while ((ev = runevents_take(r->out, clock_mono_ms(), force))) {
         runner_send(r, "output", ev);
         json_decref(ev);
     }
@@ -315,7 +300,7 @@ static void runner_feed(void *ctx, const char *buf, size_t len)
     struct runner *r = ctx;
 
     while (len > 0) {
-        size_t n = runevents_feed_some(r->out, buf, len, mono_ms());
+        size_t n = runevents_feed_some(r->out, buf, len, clock_mono_ms());
 
         buf += n;
         len -= n;
@@ -330,7 +315,7 @@ static void runner_end(struct runner *r)
     struct choir_error err = {0};
 
     if (!r->finished) {
-        runevents_eof(r->out, mono_ms());
+        runevents_eof(r->out, clock_mono_ms());
         runner_flush(r, 1);
         r->finished = runner_finished(r);
         runner_log(r, "job %s ended: exit code %d, %s", i->job_id, i->exit_code,
@@ -361,6 +346,6 @@ long runner_tick(struct runner *r)
     runner_flush(r, 0);
     if (p == RUN_MORE)
         return 0;
-    due = runevents_due_in(r->out, mono_ms());
+    due = runevents_due_in(r->out, clock_mono_ms());
     return due >= 0 && due < RUNNER_TICK_MS ? due : RUNNER_TICK_MS;
 }

@@ -10,6 +10,7 @@
 
 #include "agent/puppet_state.h"
 #include "agent/runner.h"
+#include "core/clock.h"
 #include "core/file.h"
 #include "core/names.h"
 #include "core/xalloc.h"
@@ -42,22 +43,6 @@ struct sim {
     size_t nheap;
     unsigned long long rng;
 };
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* xorshift64*: cheap, repeatable with a seed. */
 static double sim_random(struct sim *s)
@@ -204,7 +189,7 @@ static void sim_send(struct sim_node *n, const char *kind, json_t *ev)
     json_object_set_new(ev, "job_id", json_string(n->job_id));
     json_object_set_new(ev, "run_id", json_string(n->run_id));
     json_object_set_new(ev, "seq", json_integer((json_int_t)++n->seq));
-    json_object_set_new(ev, "time", json_integer(wall_ms()));
+    json_object_set_new(ev, "time", json_integer(clock_wall_ms()));
     if (rpc_publish_event(s->srv, &n->rid.signer, n->name, n->run_id, n->job_id, ev, &err) < 0 &&
         s->srv->log)
         s->srv->log(s->srv->ctx, err.msg);
@@ -242,8 +227,8 @@ static int sim_runonce(void *ctx, json_t *in, json_t *out, char *msg, size_t siz
     n->noop = json_is_true(json_object_get(in, "noop"));
     n->fail = !n->noop && sim_random(s) < s->o.fail_rate;
     n->seq = 0;
-    n->started_ms = wall_ms();
-    n->ends_ms = mono_ms() + s->o.dur_min_ms + (long long)(sim_random(s) * (double)span);
+    n->started_ms = clock_wall_ms();
+    n->ends_ms = clock_mono_ms() + s->o.dur_min_ms + (long long)(sim_random(s) * (double)span);
     heap_push(s, n);
     sim_send(n, "started", json_pack("{s:s, s:b}", "command", "simulated puppet run",
                                      "carries_job_id", 1));
@@ -288,7 +273,7 @@ static void sim_write_summary(struct sim_node *n, int changed, int failed, doubl
              "  skipped: 0\n  total: 10\n"
              "time:\n  config_retrieval: 0.01\n  total: %.3f\n  last_run: %lld\n"
              "changes:\n  total: %d\nevents:\n  failure: %d\n  success: %d\n  total: %d\n",
-             n->job_id, changed, failed, changed + failed, secs, wall_ms() / 1000, changed,
+             n->job_id, changed, failed, changed + failed, secs, clock_wall_ms() / 1000, changed,
              failed, changed, changed + failed);
     file_write_atomic(n->paths.lastrunfile, text, strlen(text), 0644);
 }
@@ -321,7 +306,7 @@ static void sim_finish(struct sim_node *n)
 {
     int changed = !n->noop && !n->fail, failed = n->fail;
     int exit_code = failed ? 6 : changed ? 2 : 0;
-    long long dur = wall_ms() - n->started_ms;
+    long long dur = clock_wall_ms() - n->started_ms;
     time_t started = (time_t)(n->started_ms / 1000);
     char when[64];
     struct tm tm;
@@ -346,7 +331,7 @@ static void sim_finish(struct sim_node *n)
 
 long sim_tick(struct sim *s)
 {
-    long long now = mono_ms();
+    long long now = clock_mono_ms();
 
     while (s->nheap > 0 && s->heap[0]->ends_ms <= now)
         sim_finish(heap_pop(s));
@@ -408,7 +393,7 @@ int sim_open(struct sim **out, const struct sim_opts *o, const char *state_dir,
     s->o = *o;
     s->sec = sec;
     s->srv = srv;
-    s->rng = o->seed ? o->seed : (unsigned long long)wall_ms() | 1;
+    s->rng = o->seed ? o->seed : (unsigned long long)clock_wall_ms() | 1;
     s->dir = xmalloc(n);
     snprintf(s->dir, n, "%s/sim", state_dir);
     if ((mkdir(state_dir, 0700) < 0 && errno != EEXIST) || (mkdir(s->dir, 0700) < 0 && errno != EEXIST)) {

@@ -5,6 +5,7 @@
  * is there, answers a complete line with one write and closes: a reply
  * is at most CTL_LINE_MAX bytes and goes into the empty send buffer of a
  * fresh connection, so it never has to wait for the client to read. */
+#include "core/clock.h"
 #include "core/ctl.h"
 
 #include <errno.h>
@@ -52,14 +53,6 @@ struct ctl_server {
 void ctl_set_timeout_ms(int ms)
 {
     ctl_timeout_ms = ms > 0 ? ms : CTL_TIMEOUT_MS;
-}
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* ---- the directory and the path ----------------------------------------- */
@@ -349,7 +342,7 @@ static void server_take(struct ctl_server *s, int fd)
     c = &s->clients[s->nclients++];
     memset(c, 0, sizeof(*c));
     c->fd = fd;
-    c->since_ms = now_ms();
+    c->since_ms = clock_mono_ms();
     memcpy(c->actor, actor, sizeof(actor));
 }
 
@@ -442,7 +435,7 @@ void ctl_server_poll(struct ctl_server *s)
     long long now;
 
     server_accept(s);
-    now = now_ms();
+    now = clock_mono_ms();
     for (size_t i = s->nclients; i-- > 0;) {
         struct ctl_client *c = &s->clients[i];
 
@@ -464,7 +457,7 @@ static int wait_fd(int fd, short events, long long deadline)
     struct pollfd p = { .fd = fd, .events = events };
 
     for (;;) {
-        long long left = deadline - now_ms();
+        long long left = deadline - clock_mono_ms();
         int r;
 
         if (left <= 0) {
@@ -558,7 +551,7 @@ int ctl_send(const char *job_id, const char *line, char *reply, size_t reply_siz
              struct choir_error *err)
 {
     char buf[CTL_LINE_MAX + 1], answer[CTL_LINE_MAX + 1];
-    long long deadline = now_ms() + ctl_timeout_ms;
+    long long deadline = clock_mono_ms() + ctl_timeout_ms;
     char *path;
     int fd, rc = -1;
 

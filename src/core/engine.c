@@ -1,6 +1,7 @@
 /* engine.c - see engine.h.  The core thread's loop: commands, the next
  * step, timers, then journal flush and wake of the front end, then wait
  * for the bus, the command pipe or the control socket. */
+#include "core/clock.h"
 #include "core/engine.h"
 
 #include <errno.h>
@@ -66,22 +67,6 @@ struct engine {
     int linger, stop;             /* linger: answer commands after the end until stop */
 };
 
-static long long wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ---- events: journal first, then the front end ------------------------------ */
 
 /* A new event of type `type` with the common fields; the caller adds more
@@ -89,7 +74,7 @@ static long long mono_ms(void)
 static json_t *engine_event(struct engine *e, const char *type)
 {
     return json_pack("{s:i, s:s, s:I, s:s}", "v", ENGINE_SCHEMA_VERSION, "type", type, "time",
-                     (json_int_t)wall_ms(), "job", e->job->id);
+                     (json_int_t)clock_wall_ms(), "job", e->job->id);
 }
 
 static void engine_emit(struct engine *e, json_t *ev, const char *actor)
@@ -114,7 +99,7 @@ static void engine_put_job(struct engine *e)
     char *text = json_dumps(plan, JSON_COMPACT);
     struct journal_job j = {
         e->job->id, (char *)job_state_name(e->job->state), e->job->reason, e->job->caller,
-        e->job->environment, text, e->job->created_ms, wall_ms(),
+        e->job->environment, text, e->job->created_ms, clock_wall_ms(),
     };
 
     journal_job_put(e->journal, &j);
@@ -361,7 +346,7 @@ static int engine_preflight(struct engine *e)
  * lock), at most start_timeout_s. */
 static int engine_wait_idle(struct engine *e, uint32_t *ids)
 {
-    long long deadline = mono_ms() + e->job->opt.start_timeout_s * 1000;
+    long long deadline = clock_mono_ms() + e->job->opt.start_timeout_s * 1000;
 
     for (;;) {
         struct rpc_result res;
@@ -374,7 +359,7 @@ static int engine_wait_idle(struct engine *e, uint32_t *ids)
         rpc_result_clear(&res);
         if (busy == 0)
             return 0;
-        if (mono_ms() > deadline) {
+        if (clock_mono_ms() > deadline) {
             engine_job_state(e, JOB_REFUSED, "%u nodes were still applying a catalog after %ld s",
                              busy, e->job->opt.start_timeout_s);
             return -1;
@@ -415,7 +400,7 @@ static void engine_finished_node(struct engine *e, uint32_t i, bool ok, const ch
 {
     uint32_t n = job_node_finished(e->job, i, ok, verdict, reason, e->scratch);
 
-    e->job->nodes[i].finished_ms = wall_ms();
+    e->job->nodes[i].finished_ms = clock_wall_ms();
     e->job->nodes[i].deadline_ms = 0;
     for (uint32_t k = 0; k < n; k++)
         engine_node_changed(e, e->scratch[k]);
@@ -462,7 +447,7 @@ static void engine_on_event(void *ctx, const struct rpc_event *ev)
         return;
     snprintf(n->run_id, sizeof(n->run_id), "%s", ev->run_id);
     if (strcmp(kind, "started") == 0 && n->state == NODE_STARTING) {
-        n->deadline_ms = mono_ms() + e->job->opt.run_timeout_s * 1000;
+        n->deadline_ms = clock_mono_ms() + e->job->opt.run_timeout_s * 1000;
         if (job_node_set(e->job, (uint32_t)i, NODE_RUNNING, "Puppet run %.8s started", ev->run_id))
             engine_node_changed(e, (uint32_t)i);
     } else if (strcmp(kind, "output") == 0) {
@@ -510,13 +495,13 @@ static void engine_probe_one(struct engine *e, uint32_t i, const struct rpc_repl
     struct job_node *n = &e->job->nodes[i];
     const char *job = status ? json_string_value(json_object_get(status->data, "job_id")) : NULL;
     bool applying = status && json_is_true(json_object_get(status->data, "applying"));
-    long long now = mono_ms();
+    long long now = clock_mono_ms();
 
     if (applying && job && strcmp(job, e->job->id) == 0) {
         if (n->state == NODE_STARTING &&
             job_node_set(e->job, i, NODE_RUNNING, "applying this job (no started event came)"))
             engine_node_changed(e, i);
-        if (n->started_ms && wall_ms() - n->started_ms > e->job->opt.run_timeout_s * 1000) {
+        if (n->started_ms && clock_wall_ms() - n->started_ms > e->job->opt.run_timeout_s * 1000) {
             n->exit_code = -1;
             engine_finished_node(e, i, false, "timeout", "still applying after run_timeout");
         } else {
@@ -526,7 +511,7 @@ static void engine_probe_one(struct engine *e, uint32_t i, const struct rpc_repl
     }
     if (!status) {
         n->deadline_ms = now + e->job->opt.start_timeout_s * 1000;
-        if (n->started_ms && wall_ms() - n->started_ms > e->job->opt.run_timeout_s * 1000)
+        if (n->started_ms && clock_wall_ms() - n->started_ms > e->job->opt.run_timeout_s * 1000)
             engine_finished_node(e, i, false, "timeout", "no reply and no finished event");
         return;
     }
@@ -577,7 +562,7 @@ static void engine_probe(struct engine *e, const uint32_t *ids, uint32_t n)
 /* In-flight nodes whose deadline passed are probed. */
 static void engine_timers(struct engine *e)
 {
-    long long now = mono_ms();
+    long long now = clock_mono_ms();
     uint32_t n = 0;
 
     for (uint32_t k = 0; k < e->nstep; k++) {
@@ -597,7 +582,7 @@ static void engine_timers(struct engine *e)
 
 static long engine_next_deadline(const struct engine *e)
 {
-    long long now = mono_ms(), best = -1;
+    long long now = clock_mono_ms(), best = -1;
 
     for (uint32_t k = 0; k < e->nstep; k++) {
         const struct job_node *nd = &e->job->nodes[e->step[k]];
@@ -646,7 +631,7 @@ static void engine_runonce(struct engine *e, const uint32_t *ids, uint32_t n)
         if (run_id && !nd->run_id[0])
             snprintf(nd->run_id, sizeof(nd->run_id), "%s", run_id);
         if (nd->state == NODE_STARTING) {
-            nd->deadline_ms = mono_ms() + e->job->opt.start_timeout_s * 1000;
+            nd->deadline_ms = clock_mono_ms() + e->job->opt.start_timeout_s * 1000;
             if (!r)
                 snprintf(nd->reason, sizeof(nd->reason), "no reply to runonce: waiting for events");
             engine_node_changed(e, ids[k]);
@@ -682,7 +667,7 @@ static void engine_start_step(struct engine *e, const uint32_t *ids, uint32_t n)
         nd->run_id[0] = '\0';
         if (r && (r->statuscode == 0 || strstr(r->statusmsg, "already enabled"))) {
             nd->locked = false;
-            nd->started_ms = wall_ms();
+            nd->started_ms = clock_wall_ms();
             job_node_set(e->job, ids[k], NODE_STARTING, "starting");
             ok[nok++] = ids[k];
         } else {
@@ -823,7 +808,7 @@ static void engine_result(struct engine *e)
     json_object_set_new(ev, "state", json_string(job_state_name(e->job->state)));
     json_object_set_new(ev, "reason", json_string(e->job->reason));
     json_object_set_new(ev, "exit_code", json_integer(e->exit_code));
-    json_object_set_new(ev, "elapsed_ms", json_integer(wall_ms() - e->started_ms));
+    json_object_set_new(ev, "elapsed_ms", json_integer(clock_wall_ms() - e->started_ms));
     json_object_set_new(ev, "nodes", json_integer(e->job->nnodes));
     json_object_set_new(ev, "succeeded", json_integer(job_count(e->job, NODE_SUCCEEDED)));
     json_object_set_new(ev, "failed", json_integer(job_count(e->job, NODE_FAILED)));
@@ -1079,7 +1064,7 @@ static int engine_drain_bus(struct engine *e)
                                 lost, bus_broker(e->bus)));
             engine_emit(e, warn, NULL);
             for (uint32_t k = 0; k < e->nstep; k++)
-                e->job->nodes[e->step[k]].deadline_ms = mono_ms();
+                e->job->nodes[e->step[k]].deadline_ms = clock_mono_ms();
         }
     }
 }
@@ -1159,7 +1144,7 @@ static void *engine_main(void *arg)
     struct engine *e = arg;
     int ready = 0;
 
-    e->started_ms = wall_ms();
+    e->started_ms = clock_wall_ms();
     engine_plan_event(e);
     engine_publish(e);
     if (e->resume) {
@@ -1260,7 +1245,7 @@ int engine_open(struct engine **out, const struct engine_config *c, struct choir
     for (uint32_t i = 0; i < e->job->nnodes; i++)
         strtab_intern(&e->names, e->job->nodes[i].name, strlen(e->job->nodes[i].name));
     if (!e->job->created_ms)
-        e->job->created_ms = wall_ms();
+        e->job->created_ms = clock_wall_ms();
     engine_lock_text(e);
     if (engine_pipes(e, err) < 0 || engine_connect(e, err) < 0)
         return -1;

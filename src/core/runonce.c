@@ -1,4 +1,5 @@
 /* runonce.c - see runonce.h. */
+#include "core/clock.h"
 #include "core/runonce.h"
 
 #include <stdio.h>
@@ -24,14 +25,6 @@ struct runonce_ctx {
     const struct runonce_sink *sink;
     struct runonce_result *res;
 };
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct runonce_node *find_node(struct runonce_result *res, const char *name)
 {
@@ -101,7 +94,7 @@ static int follow(struct runonce_ctx *x, struct rpc_client *c, long long deadlin
                   struct choir_error *err)
 {
     while (count_going(x->res) > 0) {
-        long long left = deadline - now_ms();
+        long long left = deadline - clock_mono_ms();
         struct bus_message m = {0};
         struct rpc_event ev;
         int r;
@@ -137,7 +130,7 @@ int runonce_execute(struct rpc_client *c, const struct runonce_opts *o,
         .nnodes = o->nnodes, .ttl = o->ttl, .timeout_ms = o->reply_timeout_ms, .idempotent = 0,
     };
     char key[RPC_EVENT_KEY_MAX + 2];
-    long long deadline = now_ms() + o->run_timeout_ms;
+    long long deadline = clock_mono_ms() + o->run_timeout_ms;
     int rc;
 
     memset(res, 0, sizeof(*res));

@@ -8,19 +8,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/xalloc.h"
 
 #define RPC_ACTION_MAX 64
 
 /* ---- shared ------------------------------------------------------------ */
-
-static long long rpc_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static int rpc_action_ok(const char *s)
 {
@@ -541,10 +534,10 @@ static int rpc_recover(struct rpc_client *c, struct rpc_pending *p, struct choir
 static int rpc_collect(struct rpc_client *c, struct rpc_pending *p, struct rpc_result *res,
                        struct choir_error *err)
 {
-    long long deadline = rpc_now_ms() + p->o->timeout_ms;
+    long long deadline = clock_mono_ms() + p->o->timeout_ms;
 
     while (p->o->nnodes == 0 || p->nanswered < p->o->nnodes) {
-        long long left = deadline - rpc_now_ms();
+        long long left = deadline - clock_mono_ms();
         struct bus_message m = {0};
         int r;
 

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/clock.h"
 #include "core/xalloc.h"
 
 struct replay {
@@ -24,14 +25,6 @@ struct replay {
     char *buf;
     size_t cap;
 };
-
-static long long mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Reads the next event into r->next; at the end or on an error r->eof. */
 static void replay_read(struct replay *r)
@@ -86,7 +79,7 @@ static long long replay_due(void *ctx)
     if (r->speed <= 0 || !r->start_ms)
         return 0;
     at = r->start_ms + (long long)((double)(r->next_time - r->first_time) / r->speed);
-    now = mono_ms();
+    now = clock_mono_ms();
     return at > now ? at - now : 0;
 }
 
@@ -96,7 +89,7 @@ static size_t replay_take(void *ctx, json_t **evs, size_t max)
     size_t n = 0;
 
     if (!r->start_ms)
-        r->start_ms = mono_ms();
+        r->start_ms = clock_mono_ms();
     while (n < max && replay_due(r) == 0) {
         evs[n++] = r->next;
         r->last_taken = r->next_time;
@@ -121,7 +114,7 @@ static long long replay_clock(void *ctx)
 
     if (!r->start_ms || r->speed <= 0)
         return r->last_taken;
-    t = r->first_time + (long long)((double)(mono_ms() - r->start_ms) * r->speed);
+    t = r->first_time + (long long)((double)(clock_mono_ms() - r->start_ms) * r->speed);
     if (r->eof && !r->next && t > r->last_taken)
         t = r->last_taken;
     return t;

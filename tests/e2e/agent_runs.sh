@@ -48,16 +48,7 @@ slow_manifest() { # NODE TAG
     manifest "$1" "exec { 'slow $2': command => '/bin/sh -c \"touch $d/started.$2; sleep 6; touch $d/done.$2\"' }"
 }
 
-# Polls CMD every 0.1 s for at most SECONDS (not an assertion: the caller
-# asserts what it waited for).
-wait_for() { # SECONDS CMD...
-    local i
-    for ((i = 0; i < $1 * 10; i++)); do
-        "${@:2}" && return 0
-        sleep 0.1
-    done
-    return 1
-}
+wait_for() { e2e_wait_for "$@"; }
 node_pid() { cat "$E2E_TMP/$1/pid"; }
 log_count() { grep -cF -- "$2" "$E2E_TMP/$1/choird.log"; }
 log_count_is() { [ "$(log_count "$1" "$2")" = "$3" ]; }
@@ -73,20 +64,9 @@ stop_node() { # NAME SIGNAL
     kill "-$2" "$pid"
     wait "$pid" 2>/dev/null
 }
-run_json() { # NAME KEY: a field of the node's run.json
-    $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
-        "$E2E_TMP/$1/runstate/run.json" "$2"
-}
+run_json() { sandbox_run_json "$@"; }
 
-# Keepers (and their Puppet runs) still going when the test ends.
-stop_runs() {
-    local n pid
-    for n in $NODES; do
-        pid=$(run_json "$n" keeper 2>/dev/null) || continue
-        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q choird && e2e_stop_tree "$pid" kill 1 keeper
-    done
-    return 0
-}
+stop_runs() { sandbox_stop_runs $NODES; }
 e2e_on_exit stop_runs
 
 puppet_node "$N1"

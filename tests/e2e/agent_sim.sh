@@ -33,14 +33,7 @@ rmq_start "$E2E_TMP/rmq" --clients "alice.mcollective" --sim "$NSIM" || e2e_die 
 CERTS=$RMQ_CA_DIR/$SIM/ssl/certs
 LOG=$E2E_TMP/$SIM/choird.log
 
-wait_for() { # SECONDS CMD...
-    local i
-    for ((i = 0; i < $1 * 10; i++)); do
-        "${@:2}" && return 0
-        sleep 0.1
-    done
-    return 1
-}
+wait_for() { e2e_wait_for "$@"; }
 log_count() { grep -cF -- "$1" "$LOG"; }
 serving_at_least() { test "$(log_count "serving puppet as $NSIM simulated nodes")" -ge "$1"; }
 # Starts the simulator with its state in STATE and OPTIONS, and waits

@@ -46,27 +46,9 @@ JOURNAL=$E2E_TMP/journal.db
 rmq_start "$E2E_TMP/rmq" --clients "alice.mcollective $NODES" || e2e_die "broker did not start"
 
 want_case() { [ "$CASES" = all ] || [[ " $CASES " == *" $1 "* ]]; }
-wait_for() { # SECONDS CMD...: polls CMD every 0.1 s (the caller asserts)
-    local i
-    for ((i = 0; i < $1 * 10; i++)); do
-        "${@:2}" && return 0
-        sleep 0.1
-    done
-    return 1
-}
-run_json() { # NAME KEY: a field of the node's run.json
-    $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
-        "$E2E_TMP/$1/runstate/run.json" "$2"
-}
-# Keepers (and their Puppet runs) still going when the test ends.
-stop_runs() {
-    local n pid
-    for n in $NODES; do
-        pid=$(run_json "$n" keeper 2>/dev/null) || continue
-        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q choird && e2e_stop_tree "$pid" kill 1 keeper
-    done
-    return 0
-}
+wait_for() { e2e_wait_for "$@"; }
+run_json() { sandbox_run_json "$@"; }
+stop_runs() { sandbox_stop_runs $NODES; }
 e2e_on_exit stop_runs
 
 for n in $NODES; do

@@ -147,6 +147,17 @@ e2e_stop_tree() { # PID MODE SECONDS WHAT
 }
 
 # The last 25 lines of each non-empty FILE, indented, on stderr.
+# Polls CMD every 0.1 s for at most SECONDS; 0 once it succeeded (not an
+# assertion: the caller asserts what it waited for).
+e2e_wait_for() { # SECONDS CMD...
+    local i
+    for ((i = 0; i < $1 * 10; i++)); do
+        "${@:2}" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
 e2e_log_tail() { # FILE...
     local f
     for f in "$@"; do

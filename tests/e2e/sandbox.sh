@@ -17,6 +17,8 @@
 #                                      id: puppet apply has none), run state in
 #                                      $E2E_TMP/NAME/runstate
 #   sandbox_manifest NAME TEXT         writes that manifest
+#   sandbox_run_json NAME KEY          a field of that node's run.json
+#   sandbox_stop_runs NODE...          stops the runs (keepers) still going
 #
 # NAME must be an identity the test CA made (rmq_start --clients).
 
@@ -78,5 +80,20 @@ sandbox_puppet_node() {
 
 sandbox_manifest() {
     printf '%s\n' "$2" >"$E2E_TMP/$1/manifests/site.pp"
+}
+
+sandbox_run_json() {
+    /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
+        "$E2E_TMP/$1/runstate/run.json" "$2"
+}
+
+# Keepers (and their Puppet runs) still going when a test ends.
+sandbox_stop_runs() {
+    local n pid
+    for n in "$@"; do
+        pid=$(sandbox_run_json "$n" keeper 2>/dev/null) || continue
+        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q choird && e2e_stop_tree "$pid" kill 1 keeper
+    done
+    return 0
 }
 

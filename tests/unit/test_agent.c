@@ -3,6 +3,7 @@
  * lock, pid and summary files, disable/enable round trips with their
  * statuscodes and Puppet-identical lock bytes, and the input validators. */
 #include "cmocka_setup.h"
+#include "test_fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -82,30 +83,6 @@ static void fx_mkdirs(struct fx *f)
     assert_int_equal(mkdir(f->statedir, 01755), 0);
     assert_int_equal(mkdir(f->publicdir, 0755), 0);
     assert_int_equal(mkdir(f->rundir, 0755), 0);
-}
-
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    DIR *d;
-    struct dirent *e;
-
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode) && (d = opendir(path))) {
-        while ((e = readdir(d))) {
-            char sub[1024];
-
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-            remove_tree(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
 }
 
 static int fx_teardown(void **state)

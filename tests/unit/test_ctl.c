@@ -7,6 +7,7 @@
  * server, a path too long, and (as root) another user refused.  Loops
  * that wait are only bounded, never timed. */
 #include "cmocka_setup.h"
+#include "test_fs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -59,30 +60,6 @@ static void on_command(void *ctx, const char *command, const char *arg, const ch
         snprintf(reply, reply_size, "ok: skipping %s", arg);
     else
         snprintf(reply, reply_size, "error: unknown command %s", command);
-}
-
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    DIR *d;
-    struct dirent *e;
-
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode) && (d = opendir(path))) {
-        while ((e = readdir(d))) {
-            char sub[1024];
-
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-            remove_tree(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
 }
 
 static int setup(void **state)

@@ -7,6 +7,7 @@
  * an unknown schema version, an uncreatable directory and an oversized
  * text; the default path. */
 #include "cmocka_setup.h"
+#include "test_fs.h"
 
 #include <dirent.h>
 #include <signal.h>
@@ -30,30 +31,6 @@ struct fx {
     char path[300];         /* root/state/choir/journal.db (directories not made) */
     struct journal *j;
 };
-
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    DIR *d;
-    struct dirent *e;
-
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode) && (d = opendir(path))) {
-        while ((e = readdir(d))) {
-            char sub[1024];
-
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-            remove_tree(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static struct journal *open_ok(const char *path)
 {

@@ -6,6 +6,7 @@
  * survives a reopen.  Runs wait on a gate file where a test needs them
  * going, so nothing depends on timing; polling loops are only bounded. */
 #include "cmocka_setup.h"
+#include "test_fs.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -59,30 +60,6 @@ static void out_clear(struct out *o)
 {
     free(o->buf);
     memset(o, 0, sizeof(*o));
-}
-
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    DIR *d;
-    struct dirent *e;
-
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode) && (d = opendir(path))) {
-        while ((e = readdir(d))) {
-            char sub[1024];
-
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-            remove_tree(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
 }
 
 static int fx_setup(void **state)

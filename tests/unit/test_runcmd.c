@@ -5,6 +5,7 @@
  * checks them before any run (src/agent/puppet_state.h), with Puppet's
  * refusals while disabled or applying and status naming choird's run. */
 #include "cmocka_setup.h"
+#include "test_fs.h"
 
 #include <dirent.h>
 #include <stdio.h>
@@ -319,30 +320,6 @@ static int fx_setup(void **state)
     f->agent.ctx = f;
     *state = f;
     return 0;
-}
-
-static void remove_tree(const char *path)
-{
-    struct stat st;
-    DIR *d;
-    struct dirent *e;
-
-    if (lstat(path, &st) != 0)
-        return;
-    if (S_ISDIR(st.st_mode) && (d = opendir(path))) {
-        while ((e = readdir(d))) {
-            char sub[1024];
-
-            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                continue;
-            snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-            remove_tree(sub);
-        }
-        closedir(d);
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
 }
 
 static int fx_teardown(void **state)
