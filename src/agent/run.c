@@ -45,8 +45,11 @@ unsigned long long run_proc_start(pid_t pid)
     snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
     if (pid <= 0 || file_read(path, 4096, &buf, &len) != 0)
         return 0;
-    /* fields after the parenthesised command: state is field 3, starttime 22 */
+    /* fields after the parenthesised command: state is field 3, starttime 22;
+     * a zombie is gone already (a PID 1 that never reaps keeps it forever) */
     p = strrchr(buf, ')');
+    if (p && (p[1] != ' ' || p[2] == 'Z' || p[2] == 'X'))
+        p = NULL;
     for (int field = 2; p && field < 22; field++)
         p = strchr(p + 1, ' ');
     if (p)

@@ -81,7 +81,8 @@ int run_start(struct run_mgr *m, char *const *argv, const char *job_id, int carr
 enum run_poll run_mgr_poll(struct run_mgr *m, run_output_fn *out, void *ctx);
 int run_mgr_mark_reported(struct run_mgr *m, struct choir_error *err);
 
-/* The starttime field of /proc/PID/stat, 0 when the process is gone. */
+/* The starttime field of /proc/PID/stat, 0 when the process is gone or a
+ * zombie. */
 unsigned long long run_proc_start(pid_t pid);
 
 #endif
