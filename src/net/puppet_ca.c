@@ -782,22 +782,12 @@ static int contact(struct flow *f, const char *host, unsigned port, int *unreach
 static int contact_discovered(struct flow *f, struct choir_error *err)
 {
     struct srv_target t[SRV_MAX_TARGETS];
-    struct choir_error srv_err = {CHOIR_EXIT_OK, ""};
-    char domain[256], name[300], why[700];
+    char name[300], why[700];
     size_t n = 0;
     int unreachable = 0;
 
-    if (f->o->srv_domain && *f->o->srv_domain)
-        text_copy(domain, sizeof(domain), f->o->srv_domain);
-    else if (srv_host_domain(domain, sizeof(domain)) < 0)
-        domain[0] = '\0';
-    snprintf(name, sizeof(name), CA_SRV_PREFIX "%s", domain);
-    if (!domain[0])
-        snprintf(why, sizeof(why), "no DNS domain to look up " CA_SRV_PREFIX "<domain> in");
-    else if (srv_lookup(name, t, SRV_MAX_TARGETS, &n, &srv_err) < 0)
-        text_copy(why, sizeof(why), srv_err.msg);
-    else if (n == 0)
-        snprintf(why, sizeof(why), "no SRV record for %s", name);
+    srv_discover(CA_SRV_PREFIX, f->o->srv_domain, t, SRV_MAX_TARGETS, &n, name, sizeof(name), why,
+                 sizeof(why));
     for (size_t i = 0; i < n; i++) {
         if (contact(f, t[i].host, t[i].port, &unreachable, err) == 0)
             return 0;

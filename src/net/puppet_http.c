@@ -677,23 +677,13 @@ static int fetch_discovered(const struct ssl_files *files, const struct puppet_h
                             size_t urlsize, struct choir_error *err)
 {
     struct srv_target targets[SRV_MAX_TARGETS];
-    struct choir_error srv_err = { CHOIR_EXIT_OK, "" };
-    char domain[256], name[300], why[700];
+    char name[300], why[700];
     struct endpoint ep;
     size_t n = 0;
     int unreachable = 0;
 
-    if (opts->srv_domain && *opts->srv_domain)
-        text_copy(domain, sizeof(domain), opts->srv_domain);
-    else if (srv_host_domain(domain, sizeof(domain)) < 0)
-        domain[0] = '\0';
-    snprintf(name, sizeof(name), PUPPET_SRV_PREFIX "%s", domain);
-    if (!domain[0])
-        snprintf(why, sizeof(why), "no DNS domain to look up " PUPPET_SRV_PREFIX "<domain> in");
-    else if (srv_lookup(name, targets, SRV_MAX_TARGETS, &n, &srv_err) < 0)
-        text_copy(why, sizeof(why), srv_err.msg);
-    else if (n == 0)
-        snprintf(why, sizeof(why), "no SRV record for %s", name);
+    srv_discover(PUPPET_SRV_PREFIX, opts->srv_domain, targets, SRV_MAX_TARGETS, &n, name,
+                 sizeof(name), why, sizeof(why));
 
     for (size_t i = 0; i < n; i++) {
         text_copy(ep.host, sizeof(ep.host), targets[i].host);

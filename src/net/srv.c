@@ -11,11 +11,14 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <resolv.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "core/text.h"
 
 #define SRV_TIMEOUT_SECONDS 2
 #define SRV_ATTEMPTS 1
@@ -249,4 +252,25 @@ int srv_host_domain(char *buf, size_t size)
     rc = copy_domain(buf, size, rs.defdname);
     res_nclose(&rs);
     return rc;
+}
+
+void srv_discover(const char *prefix, const char *domain, struct srv_target *t, size_t max,
+                  size_t *n, char *name, size_t name_size, char *why, size_t why_size)
+{
+    struct choir_error err = {CHOIR_EXIT_OK, ""};
+    char own[256];
+
+    *n = 0;
+    why[0] = '\0';
+    if (domain && *domain)
+        text_copy(own, sizeof(own), domain);
+    else if (srv_host_domain(own, sizeof(own)) < 0)
+        own[0] = '\0';
+    snprintf(name, name_size, "%s%s", prefix, own);
+    if (!own[0])
+        snprintf(why, why_size, "no DNS domain to look up %s<domain> in", prefix);
+    else if (srv_lookup(name, t, max, n, &err) < 0)
+        text_copy(why, why_size, err.msg);
+    else if (*n == 0)
+        snprintf(why, why_size, "no SRV record for %s", name);
 }

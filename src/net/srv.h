@@ -47,4 +47,11 @@ void srv_order(struct srv_target *t, size_t n, unsigned (*rnd)(void *ctx), void 
  * else the resolver's default domain.  Returns -1 when there is none. */
 int srv_host_domain(char *buf, size_t size);
 
+/* Discovery as PuppetServer's and the CA's clients do it: the SRV targets
+ * of prefix + domain (domain NULL or "": the host's own, srv_host_domain)
+ * into t[0..*n), the name looked up into name; when there is none, why
+ * says why (no domain, the resolver's error, no record).  Never fails. */
+void srv_discover(const char *prefix, const char *domain, struct srv_target *t, size_t max,
+                  size_t *n, char *name, size_t name_size, char *why, size_t why_size);
+
 #endif
