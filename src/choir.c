@@ -166,8 +166,6 @@ int parse_count(const char *s, unsigned long max, uint32_t *out)
     return 0;
 }
 
-enum { OPT_SITE = 256, OPT_ENV, OPT_INSTANCE, OPT_BATCH, OPT_JSON, OPT_SERVER, OPT_SSLDIR,
-       OPT_CERTNAME, OPT_CONFIG, OPT_COLOR, OPT_THEME, OPT_HELP };
 
 static const struct option plan_options_long[] = {
     {"site", required_argument, NULL, OPT_SITE},
@@ -187,32 +185,47 @@ static const struct option plan_options_long[] = {
 
 
 /* Returns -1 to continue, or an exit code. */
+int plan_flag(const char *cmd, int c, struct plan_args *a, char **argv)
+{
+    switch (c) {
+    case OPT_SITE: a->site_file = optarg; return -1;
+    case OPT_ENV: a->from_server = 1; cmdline_flag(&a->cl, "puppet.environment", "--environment", optarg); return -1;
+    case OPT_INSTANCE: a->opts.instance = optarg; return -1;
+    case OPT_BATCH:
+        if (parse_count(optarg, 1000000, &a->opts.batch) < 0)
+            return usage_error(cmd, "--batch: \"%s\" is not a number from 1 to 1000000", optarg);
+        return -1;
+    case OPT_SERVER: cmdline_flag(&a->cl, "puppet.server", "--server", optarg); return -1;
+    case OPT_SSLDIR: cmdline_flag(&a->cl, "puppet.ssldir", "--ssldir", optarg); return -1;
+    case OPT_CERTNAME: cmdline_flag(&a->cl, "puppet.certname", "--certname", optarg); return -1;
+    case OPT_CONFIG: a->cl.config_file = optarg; return -1;
+    case OPT_COLOR: cmdline_flag(&a->cl, "color", "--color", optarg); return -1;
+    case OPT_THEME: cmdline_flag(&a->cl, "theme", "--theme", optarg); return -1;
+    case ':': return usage_error(cmd, "%s needs a value", argv[optind - 1]);
+    default: return PLAN_FLAG_OTHER;
+    }
+}
+
 static int plan_parse_args(int argc, char **argv, struct plan_args *a)
 {
-    int c;
+    int c, rc;
 
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":", plan_options_long, NULL)) != -1) {
-        switch (c) {
-        case OPT_SITE: a->site_file = optarg; break;
-        case OPT_ENV: a->from_server = 1; cmdline_flag(&a->cl, "puppet.environment", "--environment", optarg); break;
-        case OPT_INSTANCE: a->opts.instance = optarg; break;
-        case OPT_BATCH:
-            if (parse_count(optarg, 1000000, &a->opts.batch) < 0)
-                return usage_error("plan", "--batch: \"%s\" is not a number from 1 to 1000000", optarg);
-            break;
-        case OPT_JSON: a->json = 1; break;
-        case OPT_SERVER: cmdline_flag(&a->cl, "puppet.server", "--server", optarg); break;
-        case OPT_SSLDIR: cmdline_flag(&a->cl, "puppet.ssldir", "--ssldir", optarg); break;
-        case OPT_CERTNAME: cmdline_flag(&a->cl, "puppet.certname", "--certname", optarg); break;
-        case OPT_CONFIG: a->cl.config_file = optarg; break;
-        case OPT_COLOR: cmdline_flag(&a->cl, "color", "--color", optarg); break;
-        case OPT_THEME: cmdline_flag(&a->cl, "theme", "--theme", optarg); break;
-        case OPT_HELP: fputs(plan_usage, stdout); return CHOIR_EXIT_OK;
-        case ':': return usage_error("plan", "%s needs a value", argv[optind - 1]);
-        default: return usage_error("plan", "unknown option %s", argv[optind - 1]);
+        if (c == OPT_JSON) {
+            a->json = 1;
+            continue;
         }
+        if (c == OPT_HELP) {
+            fputs(plan_usage, stdout);
+            return CHOIR_EXIT_OK;
+        }
+        rc = plan_flag("plan", c, a, argv);
+        if (rc == PLAN_FLAG_OTHER)
+            return usage_error("plan", "unknown option %s", argv[optind - 1]);
+        if (rc >= 0)
+            return rc;
     }
     if (optind < argc)
         return usage_error("plan", "unexpected argument \"%s\"", argv[optind]);

@@ -46,6 +46,19 @@ struct fleet {
     struct term_style st;
 };
 
+/* Long options of the commands that load a plan (plan, run); the others
+ * number theirs from 300 up. */
+enum {
+    OPT_SITE = 256, OPT_ENV, OPT_INSTANCE, OPT_BATCH, OPT_JSON, OPT_SERVER, OPT_SSLDIR,
+    OPT_CERTNAME, OPT_CONFIG, OPT_COLOR, OPT_THEME, OPT_HELP,
+};
+
+/* Applies one plan or common flag (site, environment, instance, batch,
+ * server, ssldir, certname, config, color, theme, or a missing value):
+ * -1 to go on, an exit code, or PLAN_FLAG_OTHER when c is none of them. */
+#define PLAN_FLAG_OTHER (-2)
+int plan_flag(const char *cmd, int c, struct plan_args *a, char **argv);
+
 /* Prints err and returns its exit code. */
 int fail(const struct choir_error *err);
 /* "choir CMD: ..." and the help hint on stderr; returns CHOIR_EXIT_INPUT. */

@@ -29,9 +29,7 @@
 /* ---- options ---------------------------------------------------------------------- */
 
 enum {
-    OPT_SITE = 256, OPT_ENV, OPT_INSTANCE, OPT_BATCH, OPT_JSON, OPT_SERVER, OPT_SSLDIR,
-    OPT_CERTNAME, OPT_CONFIG, OPT_COLOR, OPT_THEME, OPT_HELP, OPT_CANARY, OPT_MAXFAIL,
-    OPT_CONTAIN, OPT_NOOP, OPT_YES, OPT_NOTUI, OPT_JOBID, OPT_OUTPUT, OPT_JOURNAL,
+    OPT_CANARY = OPT_HELP + 1, OPT_MAXFAIL, OPT_CONTAIN, OPT_NOOP, OPT_YES, OPT_NOTUI, OPT_JOBID, OPT_OUTPUT, OPT_JOURNAL,
     OPT_START_TIMEOUT, OPT_RUN_TIMEOUT, OPT_RETRY,
 };
 
@@ -169,26 +167,10 @@ static int run_option(const char *cmd, int c, struct run_args *a, char **argv)
 /* The plan's flags and the common ones; -1 to go on, or an exit code. */
 static int plan_option(const char *cmd, int c, struct run_args *a, char **argv)
 {
-    struct plan_args *p = &a->plan;
+    int rc = plan_flag(cmd, c, &a->plan, argv);
 
-    switch (c) {
-    case OPT_SITE: p->site_file = optarg; return -1;
-    case OPT_ENV: p->from_server = 1; cmdline_flag(&p->cl, "puppet.environment", "--environment", optarg); return -1;
-    case OPT_INSTANCE: p->opts.instance = optarg; return -1;
-    case OPT_BATCH:
-        if (parse_count(optarg, 1000000, &p->opts.batch) < 0)
-            return usage_error(cmd, "--batch: \"%s\" is not a number from 1 to 1000000", optarg);
-        a->opt.batch = p->opts.batch;
-        return -1;
-    case OPT_SERVER: cmdline_flag(&p->cl, "puppet.server", "--server", optarg); return -1;
-    case OPT_SSLDIR: cmdline_flag(&p->cl, "puppet.ssldir", "--ssldir", optarg); return -1;
-    case OPT_CERTNAME: cmdline_flag(&p->cl, "puppet.certname", "--certname", optarg); return -1;
-    case OPT_CONFIG: p->cl.config_file = optarg; return -1;
-    case OPT_COLOR: cmdline_flag(&p->cl, "color", "--color", optarg); return -1;
-    case OPT_THEME: cmdline_flag(&p->cl, "theme", "--theme", optarg); return -1;
-    case ':': return usage_error(cmd, "%s needs a value", argv[optind - 1]);
-    default: return run_option(cmd, c, a, argv);
-    }
+    a->opt.batch = a->plan.opts.batch;
+    return rc == PLAN_FLAG_OTHER ? run_option(cmd, c, a, argv) : rc;
 }
 
 /* nargs: how many positional arguments the command takes (0 or 1, the
