@@ -35,6 +35,7 @@ struct engine {
     /* the core thread's own */
     const struct config *cfg;
     struct job *job;
+    char *plan_text;              /* job_plan_json, for the journal's jobs row */
     struct journal *journal;
     struct security *sec;
     struct bus *bus;
@@ -93,18 +94,16 @@ static void engine_emit(struct engine *e, json_t *ev, const char *actor)
     json_array_append_new(e->pending, ev);
 }
 
+/* The plan does not change once the engine has the job: its text is made
+ * once (engine_open), not at every change of the job's state. */
 static void engine_put_job(struct engine *e)
 {
-    json_t *plan = job_plan_json(e->job);
-    char *text = json_dumps(plan, JSON_COMPACT);
     struct journal_job j = {
         e->job->id, (char *)job_state_name(e->job->state), e->job->reason, e->job->caller,
-        e->job->environment, text, e->job->created_ms, clock_wall_ms(),
+        e->job->environment, e->plan_text, e->job->created_ms, clock_wall_ms(),
     };
 
     journal_job_put(e->journal, &j);
-    free(text);
-    json_decref(plan);
 }
 
 static void engine_put_node(struct engine *e, uint32_t i)
@@ -823,7 +822,7 @@ static void engine_result(struct engine *e)
 /* The whole job once at the start: the tree the front end shows. */
 static void engine_plan_event(struct engine *e)
 {
-    json_t *ev = engine_event(e, "plan"), *nodes = json_array(), *plan = job_plan_json(e->job);
+    json_t *ev = engine_event(e, "plan"), *nodes = json_array();
 
     for (uint32_t i = 0; i < e->job->nnodes; i++) {
         const struct job_node *n = &e->job->nodes[i];
@@ -837,9 +836,8 @@ static void engine_plan_event(struct engine *e)
     json_object_set_new(ev, "groups", json_integer(e->job->ngroups));
     json_object_set_new(ev, "caller", json_string(e->job->caller));
     json_object_set_new(ev, "environment", json_string(e->job->environment));
-    json_object_set(ev, "options", json_object_get(plan, "options"));
+    json_object_set_new(ev, "options", job_options_json(&e->job->opt));
     json_object_set_new(ev, "nodes", nodes);
-    json_decref(plan);
     engine_emit(e, ev, NULL);
 }
 
@@ -1224,6 +1222,7 @@ static int engine_connect(struct engine *e, struct choir_error *err)
 int engine_open(struct engine **out, const struct engine_config *c, struct choir_error *err)
 {
     struct engine *e = xcalloc(1, sizeof(*e));
+    json_t *plan;
 
     *out = e;
     e->cfg = c->cfg;
@@ -1247,6 +1246,9 @@ int engine_open(struct engine **out, const struct engine_config *c, struct choir
     if (!e->job->created_ms)
         e->job->created_ms = clock_wall_ms();
     engine_lock_text(e);
+    plan = job_plan_json(e->job);
+    e->plan_text = json_dumps(plan, JSON_COMPACT);
+    json_decref(plan);
     if (engine_pipes(e, err) < 0 || engine_connect(e, err) < 0)
         return -1;
     if (e->want_ctl && ctl_server_open(&e->ctl, e->job->id, engine_on_ctl, e, err) < 0)
@@ -1363,6 +1365,7 @@ void engine_free(struct engine *e)
     bus_free(e->bus);
     security_free(e->sec);
     job_free(e->job);
+    free(e->plan_text);
     strtab_done(&e->names);
     for (size_t i = 0; i < e->ncmds; i++) {
         free(e->cmds[i].command);

@@ -176,9 +176,17 @@ long job_find(const struct job *job, const char *name)
 
 /* ---- the plan as JSON ----------------------------------------------------------------- */
 
+json_t *job_options_json(const struct job_options *o)
+{
+    return json_pack("{s:i, s:i, s:I, s:b, s:b, s:b, s:I, s:I}", "batch", (int)o->batch,
+                     "canary", (int)o->canary, "max_failures", (json_int_t)o->max_failures,
+                     "max_failures_pct", o->max_failures_pct, "contain", o->contain, "noop",
+                     o->noop, "start_timeout_s", (json_int_t)o->start_timeout_s,
+                     "run_timeout_s", (json_int_t)o->run_timeout_s);
+}
+
 json_t *job_plan_json(const struct job *job)
 {
-    const struct job_options *o = &job->opt;
     json_t *nodes = json_array();
 
     for (uint32_t i = 0; i < job->nnodes; i++) {
@@ -191,14 +199,9 @@ json_t *job_plan_json(const struct job *job)
                                                (int)n->group, "apps", n->apps ? n->apps : "",
                                                "dependents", deps));
     }
-    return json_pack("{s:i, s:s, s:s, s:i, s:o, s:{s:i, s:i, s:I, s:b, s:b, s:b, s:I, s:I}}",
-                     "version", 1, "caller", job->caller, "environment", job->environment,
-                     "groups", (int)job->ngroups, "nodes", nodes, "options", "batch",
-                     (int)o->batch, "canary", (int)o->canary, "max_failures",
-                     (json_int_t)o->max_failures, "max_failures_pct", o->max_failures_pct,
-                     "contain", o->contain, "noop", o->noop, "start_timeout_s",
-                     (json_int_t)o->start_timeout_s, "run_timeout_s",
-                     (json_int_t)o->run_timeout_s);
+    return json_pack("{s:i, s:s, s:s, s:i, s:o, s:o}", "version", 1, "caller", job->caller,
+                     "environment", job->environment, "groups", (int)job->ngroups, "nodes",
+                     nodes, "options", job_options_json(&job->opt));
 }
 
 static int json_fail(struct choir_error *err, const char *id, const char *what)

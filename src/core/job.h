@@ -138,6 +138,8 @@ void job_free(struct job *job);
  * caller, environment) for the journal, and back.  job_from_json checks
  * what it reads (bounded, indexes in range) and fails with err. */
 json_t *job_plan_json(const struct job *job);
+/* The options part of it alone. */
+json_t *job_options_json(const struct job_options *o);
 struct job *job_from_json(const char *id, const json_t *plan, struct choir_error *err);
 
 /* A job as the journal has it: the plan (job_from_json) with every node's
